@@ -1,0 +1,33 @@
+# Thin wrapper: bootstrap .venv, then call the dlcourse command line (all logic lives there).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: lab test course check grade doctor clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/dlcourse lab
+
+test: $(STAMP)
+	$(BIN)/dlcourse test
+
+course: $(STAMP)
+	$(BIN)/dlcourse build
+
+check: $(STAMP)
+	$(BIN)/dlcourse check
+
+grade: $(STAMP)
+	$(BIN)/dlcourse grade --workers 2
+
+doctor: $(STAMP)
+	$(BIN)/dlcourse doctor
+
+clean:
+	rm -rf $(VENV) autograded feedback gradebook.db grades.csv test-artifacts

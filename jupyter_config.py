@@ -1,0 +1,45 @@
+"""One configuration for JupyterLab and nbgrader.
+
+Jupyter reads this file only from a folder on the Jupyter config path. Every entry point of
+the course (`make lab`, `make test`, `dlcourse ...`) puts this folder on JUPYTER_CONFIG_PATH,
+so `jupyter lab` and `nbgrader` both see the values below.
+"""
+
+import os
+
+COURSE_ROOT = os.path.dirname(os.path.abspath(__file__))
+
+c = get_config()  # noqa: F821 (provided by traitlets when the file is loaded)
+
+# --- nbgrader -----------------------------------------------------------------------------
+c.CourseDirectory.course_id = "dlcourse"
+c.CourseDirectory.root = COURSE_ROOT
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "course"
+c.CourseDirectory.submitted_directory = "submitted"
+c.CourseDirectory.autograded_directory = "autograded"
+c.CourseDirectory.feedback_directory = "feedback"
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(COURSE_ROOT, "gradebook.db")
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "*.egg-info"]
+
+# What a student sees in place of a solution.
+c.ClearSolutions.code_stub = {
+    "python": "# YOUR CODE HERE\n"
+    "raise NotImplementedError(\"Write your solution here (see the docstring above).\")"
+}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# The longest cell of any notebook runs well under this; a hung submission stops here.
+c.Execute.timeout = 120
+c.Execute.interrupt_on_timeout = True
+
+# A student who deletes a grade cell gets it back instead of "needs manual grading" forever.
+c.OverwriteCells.add_missing_cells = True
+
+# Known-harmless stderr noise that must not zero a grade cell.
+c.IgnorePattern.pattern = r"(Matplotlib is building the font cache|.*UserWarning: Matplotlib is currently using agg)"
+
+# --- JupyterLab ---------------------------------------------------------------------------
+c.ServerApp.root_dir = COURSE_ROOT
+c.LabApp.default_url = "/lab/tree/course"
+c.ServerApp.open_browser = True

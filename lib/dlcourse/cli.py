@@ -1,0 +1,142 @@
+"""The `dlcourse` command line: all course tooling, the same on Linux, macOS and Windows.
+
+    dlcourse doctor                 is everything in place? (exit 1 with the fix if not)
+    dlcourse lab [ARGS...]          JupyterLab on the course, with the course config
+    dlcourse build [ASSIGNMENT...]  regenerate course/ from solutions/
+    dlcourse check                  course/ is what solutions/ generates, and clean
+    dlcourse grade [ASSIGNMENT]     autograde submitted/, write grades.csv
+    dlcourse nbgrader ARGS...       any nbgrader command, with the course config
+    dlcourse test [PYTEST ARGS...]  the whole test suite
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from . import course, grading
+
+PACKAGES = ("torch", "numpy", "matplotlib", "scikit-learn", "ipywidgets", "jupyterlab",
+            "nbgrader", "nbval", "mnist1d", "gymnasium")
+
+
+def _doctor(root: Path, _args) -> int:
+    problems = []
+    print(f"course root   {root}")
+    print(f"python        {sys.version.split()[0]} ({sys.executable})")
+    for name in PACKAGES:
+        try:
+            print(f"{name:<13} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            print(f"{name:<13} MISSING")
+            problems.append(f"{name} is not installed: run `make test` once, or "
+                            f"`python -m pip install -e '.[dev]'` in the course folder")
+    try:
+        from .device import describe_environment
+        print(describe_environment())
+    except Exception as error:  # a broken torch install must still get a readable report
+        problems.append(f"torch does not work ({error}); reinstall it: pip install torch==2.13.0")
+    settings = course.nbgrader_settings(root)
+    if settings["source_directory"] == course.SOURCE_DIR and settings["release_directory"] == course.RELEASE_DIR:
+        print(f"config        {root / course.CONFIG_NAME} (seen by nbgrader: course {settings['course_id']})")
+    else:
+        problems.append(f"nbgrader does not see {course.CONFIG_NAME}; run tools through `dlcourse` "
+                        f"or set JUPYTER_CONFIG_PATH={root}")
+    from .data import dataset_status
+    for name, status in dataset_status().items():
+        print(f"data          {name:<10} {status}")
+    for line in course.check(root):
+        problems.append(f"{line}")
+    for problem in problems:
+        print(f"PROBLEM: {problem}")
+    print("all good" if not problems else f"{len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+def _lab(root: Path, args) -> int:
+    command = [sys.executable, "-m", "jupyterlab", *args.lab_args]
+    return subprocess.call(command, cwd=root, env=course.jupyter_env(root))
+
+
+def _build(root: Path, args) -> int:
+    for name in course.build(root, args.assignments or None):
+        print(f"built {course.RELEASE_DIR}/{name}/ from {course.SOURCE_DIR}/{name}/")
+    return 0
+
+
+def _check(root: Path, _args) -> int:
+    problems = course.check(root)
+    for problem in problems:
+        print(problem)
+    print("course/ is up to date and clean" if not problems else f"{len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+def _grade(root: Path, args) -> int:
+    outcomes = grading.grade(
+        root, args.assignment, args.student or None, workers=args.workers, cell_timeout=args.timeout,
+        submission_timeout=args.submission_timeout, memory_mb=args.memory_mb,
+        csv_path=Path(args.csv).resolve() if args.csv else None)
+    print(grading.report(outcomes))
+    print(f"grades written to {args.csv or root / 'grades.csv'}")
+    return 1 if any(o.status != "graded" for o in outcomes) else 0
+
+
+def _nbgrader(root: Path, args) -> int:
+    return subprocess.call([sys.executable, "-m", "nbgrader", *args.nbgrader_args],
+                           cwd=root, env=course.jupyter_env(root))
+
+
+def _test(root: Path, args) -> int:
+    workers = os.environ.get("DLCOURSE_TEST_WORKERS", "2")
+    command = [sys.executable, "-m", "pytest", "-n", workers, "--dist", "loadscope", "--nbval-lax",
+               "--nbval-cell-timeout=180", "-p", "no:cacheprovider", "tests", course.SOURCE_DIR,
+               *args.pytest_args]
+    return subprocess.call(command, cwd=root, env=course.jupyter_env(root))
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="dlcourse", description=__doc__,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = top.add_subparsers(dest="command", required=True)
+    commands.add_parser("doctor", help="check the installation, config, device and data").set_defaults(run=_doctor)
+    lab = commands.add_parser("lab", help="start JupyterLab on the course")
+    lab.add_argument("lab_args", nargs=argparse.REMAINDER, help="passed to jupyter lab")
+    lab.set_defaults(run=_lab)
+    build = commands.add_parser("build", help="regenerate course/ from solutions/")
+    build.add_argument("assignments", nargs="*", help="assignment folders (default: all)")
+    build.set_defaults(run=_build)
+    commands.add_parser("check", help="fail when course/ is stale or leaks").set_defaults(run=_check)
+    grade = commands.add_parser("grade", help="autograde submitted/ and export grades")
+    grade.add_argument("assignment", nargs="?", help="one assignment (default: all)")
+    grade.add_argument("--student", action="append", help="only this student (repeatable)")
+    grade.add_argument("--workers", type=int, default=1, help="submissions graded at once")
+    grade.add_argument("--timeout", type=int, default=120, help="seconds per cell")
+    grade.add_argument("--submission-timeout", type=int, default=900, help="seconds per submission")
+    grade.add_argument("--memory-mb", type=int, default=8192, help="memory limit per submission (0: none)")
+    grade.add_argument("--csv", help="where to write the grades (default: grades.csv)")
+    grade.set_defaults(run=_grade)
+    nbgrader = commands.add_parser("nbgrader", help="run nbgrader with the course config")
+    nbgrader.add_argument("nbgrader_args", nargs=argparse.REMAINDER)
+    nbgrader.set_defaults(run=_nbgrader)
+    test = commands.add_parser("test", help="run every test (pytest)")
+    test.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    test.set_defaults(run=_test)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.run(course.find_root(), args)
+    except course.CourseError as error:
+        print(f"dlcourse {args.command}: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,217 @@
+"""The course as a folder: find it, run nbgrader with its config, build and check course/.
+
+The course root holds `jupyter_config.py`, `solutions/` (nbgrader source) and `course/`
+(nbgrader release). Jupyter only reads a config file from the Jupyter config path, so every
+tool here runs Jupyter and nbgrader with the root put on `JUPYTER_CONFIG_PATH`.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+CONFIG_NAME = "jupyter_config.py"
+SOURCE_DIR = "solutions"
+RELEASE_DIR = "course"
+LEAK_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+
+
+class CourseError(RuntimeError):
+    """Something about the course folder is wrong; the message says what to do."""
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The course root: `DLCOURSE_ROOT`, else the first folder upwards holding jupyter_config.py."""
+    if os.environ.get("DLCOURSE_ROOT"):
+        root = Path(os.environ["DLCOURSE_ROOT"]).resolve()
+        if not (root / CONFIG_NAME).is_file():
+            raise CourseError(f"DLCOURSE_ROOT={root} has no {CONFIG_NAME}.")
+        return root
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_NAME).is_file() and (folder / SOURCE_DIR).is_dir():
+            return folder
+    raise CourseError(
+        f"no course found above {here}: run this inside the course folder (the one with "
+        f"{CONFIG_NAME} and {SOURCE_DIR}/), or set DLCOURSE_ROOT."
+    )
+
+
+def jupyter_env(root: Path) -> dict[str, str]:
+    """A copy of os.environ with the course root first on JUPYTER_CONFIG_PATH.
+
+    The folder of this Python's scripts goes first on PATH: nbgrader calls `alembic` by name,
+    and an environment used without activating it would not find it.
+    """
+    env = dict(os.environ)
+    scripts = str(Path(sys.executable).parent)
+    env["PATH"] = os.pathsep.join([scripts, env.get("PATH", "")])
+    paths = [str(root)] + [p for p in env.get("JUPYTER_CONFIG_PATH", "").split(os.pathsep) if p]
+    env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(dict.fromkeys(paths))
+    env.setdefault("MPLBACKEND", "Agg")
+    return env
+
+
+def run_nbgrader(root: Path, args: list[str], cwd: Path | None = None,
+                 timeout: float | None = None, **popen_kwargs) -> subprocess.CompletedProcess:
+    """Run `python -m nbgrader ARGS` with the course config; output is captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "nbgrader", *args], cwd=cwd or root, env=jupyter_env(root),
+        capture_output=True, text=True, timeout=timeout, **popen_kwargs,
+    )
+
+
+_SHOW_NBGRADER_CONFIG = """
+from nbgrader.apps.nbgraderapp import NbGraderApp
+from nbgrader.coursedir import CourseDirectory
+app = NbGraderApp()
+app.initialize([])
+directory = CourseDirectory(parent=app)
+print(directory.course_id, directory.source_directory, directory.release_directory, sep="|")
+"""
+
+
+def nbgrader_settings(root: Path, env: dict[str, str] | None = None) -> dict[str, str]:
+    """course_id, source_directory and release_directory as nbgrader itself sees them."""
+    result = subprocess.run([sys.executable, "-c", _SHOW_NBGRADER_CONFIG], cwd=root,
+                            env=env if env is not None else jupyter_env(root),
+                            capture_output=True, text=True, timeout=120)
+    values = result.stdout.strip().split("|")
+    if result.returncode != 0 or len(values) != 3:
+        raise CourseError(f"could not read nbgrader's settings:\n{result.stderr}")
+    return dict(zip(("course_id", "source_directory", "release_directory"), values))
+
+
+def assignments(root: Path) -> list[str]:
+    """Names of the assignments: the folders of solutions/ that hold a notebook."""
+    source = root / SOURCE_DIR
+    return sorted(d.name for d in source.iterdir() if d.is_dir() and any(d.glob("*.ipynb")))
+
+
+def _chosen(root: Path, names: list[str] | None) -> list[str]:
+    known = assignments(root)
+    for name in names or []:
+        if name not in known:
+            raise CourseError(f"no assignment {name!r} in {SOURCE_DIR}/; known: {', '.join(known)}")
+    return list(names) if names else known
+
+
+def generate(root: Path, names: list[str] | None, into: Path, db_path: Path) -> None:
+    """nbgrader generate_assignment for each name, writing releases under `into`/course/.
+
+    `into` is a course root of its own (the real root, or a scratch folder for `check`);
+    the source is always the real solutions/.
+    """
+    for name in _chosen(root, names):
+        if into != root:
+            (into / SOURCE_DIR).mkdir(parents=True, exist_ok=True)
+            shutil.copytree(root / SOURCE_DIR / name, into / SOURCE_DIR / name, dirs_exist_ok=True)
+        result = run_nbgrader(root, [
+            "generate_assignment", name, "--force",
+            f"--CourseDirectory.root={into}", f"--CourseDirectory.db_url=sqlite:///{db_path}",
+        ])
+        if result.returncode != 0:
+            raise CourseError(f"nbgrader could not generate {name}:\n{result.stdout}{result.stderr}")
+        for notebook in (into / RELEASE_DIR / name).rglob("*.ipynb"):
+            _normalise(notebook)
+
+
+def _normalise(notebook: Path) -> None:
+    """Rewrite a notebook in one canonical byte form so that builds are byte-stable."""
+    data = json.loads(notebook.read_text(encoding="utf-8"))
+    notebook.write_text(json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n",
+                        encoding="utf-8")
+
+
+def build(root: Path, names: list[str] | None = None) -> list[str]:
+    """Regenerate course/<name>/ from solutions/<name>/ (all assignments by default)."""
+    chosen = _chosen(root, names)
+    for name in chosen:
+        shutil.rmtree(root / RELEASE_DIR / name, ignore_errors=True)
+    generate(root, chosen, into=root, db_path=root / "gradebook.db")
+    return chosen
+
+
+def check(root: Path) -> list[str]:
+    """Every problem with course/ and solutions/, one line each; empty when all is well."""
+    problems: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="dlcourse-check-") as scratch:
+        fresh = Path(scratch)
+        for name in assignments(root):
+            try:
+                generate(root, [name], into=fresh, db_path=fresh / "gradebook.db")
+            except CourseError as error:
+                problems.append(f"{SOURCE_DIR}/{name}: {error}")
+                if (root / RELEASE_DIR / name).is_dir():  # compare the rest as it is
+                    shutil.copytree(root / RELEASE_DIR / name, fresh / RELEASE_DIR / name, dirs_exist_ok=True)
+        problems += _compare_trees(fresh / RELEASE_DIR, root / RELEASE_DIR)
+    for notebook in sorted((root / SOURCE_DIR).rglob("*.ipynb")) + sorted((root / RELEASE_DIR).rglob("*.ipynb")):
+        if ".ipynb_checkpoints" not in notebook.parts:
+            problems += _notebook_problems(root, notebook)
+    return problems
+
+
+def _compare_trees(fresh: Path, committed: Path) -> list[str]:
+    problems = []
+    fresh_files = {p.relative_to(fresh) for p in fresh.rglob("*") if p.is_file()}
+    committed_files = {p.relative_to(committed) for p in committed.rglob("*")
+                       if p.is_file() and ".ipynb_checkpoints" not in p.parts} if committed.is_dir() else set()
+    for rel in sorted(fresh_files - committed_files):
+        problems.append(f"{RELEASE_DIR}/{rel}: missing; run `dlcourse build {rel.parts[0]}`")
+    for rel in sorted(committed_files - fresh_files):
+        problems.append(f"{RELEASE_DIR}/{rel}: not generated from {SOURCE_DIR}/; delete it or add its source")
+    for rel in sorted(fresh_files & committed_files):
+        if not filecmp.cmp(fresh / rel, committed / rel, shallow=False):
+            detail = _differing_cells(fresh / rel, committed / rel) if rel.suffix == ".ipynb" else ""
+            problems.append(f"{RELEASE_DIR}/{rel}: differs from a fresh generation of {SOURCE_DIR}/"
+                            f"{detail}; run `dlcourse build {rel.parts[0]}`")
+    return problems
+
+
+def _cell_name(cell: dict, index: int) -> str:
+    grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+    return f"cell {index} ({grade_id})" if grade_id else f"cell {index}"
+
+
+def _differing_cells(fresh: Path, committed: Path) -> str:
+    try:
+        new = json.loads(fresh.read_text(encoding="utf-8"))["cells"]
+        old = json.loads(committed.read_text(encoding="utf-8"))["cells"]
+    except (ValueError, KeyError):
+        return " (not a valid notebook)"
+    if len(new) != len(old):
+        return f" ({len(old)} cells, expected {len(new)})"
+    names = [_cell_name(c, i) for i, (c, o) in enumerate(zip(new, old)) if c != o]
+    return f" ({', '.join(names)})" if names else " (notebook metadata)"
+
+
+def _notebook_problems(root: Path, notebook: Path) -> list[str]:
+    where = notebook.relative_to(root)
+    try:
+        cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    except (ValueError, KeyError):
+        return [f"{where}: not a valid notebook"]
+    problems, seen = [], set()
+    released = where.parts[0] == RELEASE_DIR
+    for index, cell in enumerate(cells):
+        name = _cell_name(cell, index)
+        if cell.get("outputs") or cell.get("execution_count") is not None:
+            problems.append(f"{where}: {name} has outputs; clear them before committing")
+        source = "".join(cell.get("source", ""))
+        if released and any(marker in source for marker in LEAK_MARKERS):
+            problems.append(f"{where}: {name} holds a solution or hidden-test marker")
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        grade_id = meta.get("grade_id")
+        if grade_id and grade_id in seen:
+            problems.append(f"{where}: {name} repeats grade_id {grade_id!r} (copied cell?); give it a new id")
+        if grade_id:
+            seen.add(grade_id)
+        if meta.get("grade") and not meta.get("points"):
+            problems.append(f"{where}: {name} is a grade cell without points")
+    return problems

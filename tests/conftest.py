@@ -1,0 +1,34 @@
+"""Shared test setup: headless plots, a private data cache, and a notebook timing report."""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+_notebook_seconds: dict[str, float] = defaultdict(float)
+_cell_seconds: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report) -> None:
+    """Add up the time of every nbval cell (setup, call, teardown) per notebook."""
+    path, _, cell = report.nodeid.partition("::")
+    if path.endswith(".ipynb"):
+        _notebook_seconds[path] += report.duration
+        if report.when == "call":
+            _cell_seconds[report.nodeid] = report.duration
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """After the run: each notebook's execution time, slowest first, and the slowest cells."""
+    if not _notebook_seconds:
+        return
+    write = terminalreporter.write_line
+    terminalreporter.section("notebook execution times (nbval, slowest first)")
+    for path, seconds in sorted(_notebook_seconds.items(), key=lambda item: -item[1]):
+        write(f"{seconds:7.1f} s  {path}")
+    write(f"{sum(_notebook_seconds.values()):7.1f} s  in all")
+    write("slowest cells:")
+    for nodeid, seconds in sorted(_cell_seconds.items(), key=lambda item: -item[1])[:8]:
+        write(f"{seconds:7.1f} s  {nodeid}")

@@ -1,0 +1,54 @@
+"""Run one grade cell of a solution notebook in this process, with chosen functions replaced.
+
+Used by the "wrong versions" tests: each builds a classic mistake, runs the grade cell's
+checks (hidden tests included) against it, and asserts that they fail with a message that
+names the mistake.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def solution_notebook(assignment: str) -> Path:
+    """The one main notebook of solutions/<assignment>/ (e.g. "01_knn")."""
+    notebooks = sorted((ROOT / "solutions" / assignment).glob("*.ipynb"))
+    if not notebooks:
+        raise FileNotFoundError(f"no notebook in solutions/{assignment}/")
+    return notebooks[0]
+
+
+def _code_cells(path: Path) -> list[dict]:
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    return [c for c in cells if c["cell_type"] == "code"]
+
+
+def _source(cell: dict) -> str:
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def run_grade_cell(assignment: str, grade_id: str, **overrides: Any) -> dict[str, Any]:
+    """Execute the setup cell, every solution cell above `grade_id`, then the grade cell.
+
+    `overrides` replace names (usually the function under test) after the solution cells ran
+    and before the grade cell runs. Returns the namespace. Raises whatever the grade cell
+    raises (an AssertionError for a failed check).
+    """
+    cells = _code_cells(solution_notebook(assignment))
+    namespace: dict[str, Any] = {"__name__": "__grade_cell__"}
+    exec(compile(_source(cells[0]), "<setup cell>", "exec"), namespace)
+    for cell in cells[1:]:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("grade_id") == grade_id:
+            if not meta.get("grade"):
+                raise ValueError(f"cell {grade_id!r} is not a grade cell")
+            namespace.update(overrides)
+            exec(compile(_source(cell), f"<grade cell {grade_id}>", "exec"), namespace)
+            return namespace
+        if meta.get("solution"):
+            exec(compile(_source(cell), f"<solution cell {meta.get('grade_id')}>", "exec"), namespace)
+    raise KeyError(f"no grade cell {grade_id!r} in {assignment}")
