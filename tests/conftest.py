@@ -5,19 +5,37 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 
+import pytest
+
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 _notebook_seconds: dict[str, float] = defaultdict(float)
 _cell_seconds: dict[str, float] = {}
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items) -> None:
+    """Keep what must share a process together under `pytest -n N --dist loadgroup`.
+
+    The cells of one notebook share a kernel (nbval), and the browser tests share one lab
+    server; every other test is spread over the workers one by one.
+    """
+    for item in items:
+        path = item.nodeid.split("::")[0]
+        if path.endswith(".ipynb"):
+            item.add_marker(pytest.mark.xdist_group(path))
+        elif path.startswith("tests/ui/"):
+            item.add_marker(pytest.mark.xdist_group("browser"))
+
+
 def pytest_runtest_logreport(report) -> None:
     """Add up the time of every nbval cell (setup, call, teardown) per notebook."""
-    path, _, cell = report.nodeid.partition("::")
+    nodeid = report.nodeid.split("@")[0]  # without the xdist group suffix
+    path = nodeid.split("::")[0]
     if path.endswith(".ipynb"):
         _notebook_seconds[path] += report.duration
         if report.when == "call":
-            _cell_seconds[report.nodeid] = report.duration
+            _cell_seconds[nodeid] = report.duration
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

@@ -93,9 +93,10 @@ def _nbgrader(root: Path, args) -> int:
 
 def _test(root: Path, args) -> int:
     workers = os.environ.get("DLCOURSE_TEST_WORKERS", "2")
-    command = [sys.executable, "-m", "pytest", "-n", workers, "--dist", "loadscope", "--nbval-lax",
-               "--nbval-cell-timeout=180", "-p", "no:cacheprovider", "tests", course.SOURCE_DIR,
-               *args.pytest_args]
+    chose_paths = any(not arg.startswith("-") for arg in args.pytest_args)
+    paths = [] if chose_paths else ["tests", course.SOURCE_DIR]
+    command = [sys.executable, "-m", "pytest", "-n", workers, "--dist", "loadgroup", "--nbval-lax",
+               "--nbval-cell-timeout=180", "-p", "no:cacheprovider", *paths, *args.pytest_args]
     return subprocess.call(command, cwd=root, env=course.jupyter_env(root))
 
 
