@@ -146,3 +146,16 @@ def test_doctor_reports_and_passes():
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "seen by nbgrader" in result.stdout and "device:" in result.stdout
+
+
+def test_bench_times_every_code_cell_and_flags_the_budget():
+    from dlcourse import bench
+
+    primer = ROOT / "solutions" / PRIMER / "primer.ipynb"
+    timing = bench.time_notebook(ROOT, primer)
+    code_cells = [c for c in json.loads(primer.read_text())["cells"] if c["cell_type"] == "code"]
+    assert len(timing.cells) == len(code_cells)
+    assert 0 < sum(s for _, s in timing.cells) <= timing.seconds
+    text = bench.report([timing, bench.Timing("solutions/x/slow.ipynb", 120.0, [(3, 100.0)])])
+    assert "slow.ipynb  OVER the 90 s budget" in text
+    assert f"{PRIMER}/primer.ipynb  OVER" not in text

@@ -5,6 +5,7 @@
     dlcourse build [ASSIGNMENT...]  regenerate course/ from solutions/
     dlcourse check                  course/ is what solutions/ generates, and clean
     dlcourse grade [ASSIGNMENT]     autograde submitted/, write grades.csv
+    dlcourse bench [ASSIGNMENT...]  time each solution notebook, cell by cell
     dlcourse nbgrader ARGS...       any nbgrader command, with the course config
     dlcourse test [PYTEST ARGS...]  the whole test suite
 """
@@ -18,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import course, grading
+from . import bench, course, grading
 
 PACKAGES = ("torch", "numpy", "matplotlib", "scikit-learn", "ipywidgets", "jupyterlab",
             "nbgrader", "nbval", "mnist1d", "gymnasium")
@@ -86,6 +87,12 @@ def _grade(root: Path, args) -> int:
     return 1 if any(o.status != "graded" for o in outcomes) else 0
 
 
+def _bench(root: Path, args) -> int:
+    timings = bench.bench(root, args.assignments or None)
+    print(bench.report(timings))
+    return 1 if any(t.seconds > bench.BUDGET_SECONDS for t in timings) else 0
+
+
 def _nbgrader(root: Path, args) -> int:
     return subprocess.call([sys.executable, "-m", "nbgrader", *args.nbgrader_args],
                            cwd=root, env=course.jupyter_env(root))
@@ -121,6 +128,9 @@ def parser() -> argparse.ArgumentParser:
     grade.add_argument("--memory-mb", type=int, default=8192, help="memory limit per submission (0: none)")
     grade.add_argument("--csv", help="where to write the grades (default: grades.csv)")
     grade.set_defaults(run=_grade)
+    timing = commands.add_parser("bench", help="time each solution notebook (budget: 90 s)")
+    timing.add_argument("assignments", nargs="*", help="assignment folders (default: all)")
+    timing.set_defaults(run=_bench)
     nbgrader = commands.add_parser("nbgrader", help="run nbgrader with the course config")
     nbgrader.add_argument("nbgrader_args", nargs=argparse.REMAINDER)
     nbgrader.set_defaults(run=_nbgrader)
