@@ -104,7 +104,11 @@ def _test(root: Path, args) -> int:
     paths = [] if chose_paths else ["tests", course.SOURCE_DIR]
     command = [sys.executable, "-m", "pytest", "-n", workers, "--dist", "loadgroup", "--nbval-lax",
                "--nbval-cell-timeout=180", "-p", "no:cacheprovider", *paths, *args.pytest_args]
-    return subprocess.call(command, cwd=root, env=course.jupyter_env(root))
+    env = course.jupyter_env(root)
+    # One thread per process: with one test worker per core, more threads only fight (torch
+    # slows down many times over when its threads outnumber the free cores).
+    env.setdefault("OMP_NUM_THREADS", "1")
+    return subprocess.call(command, cwd=root, env=env)
 
 
 def parser() -> argparse.ArgumentParser:
