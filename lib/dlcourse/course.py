@@ -58,11 +58,11 @@ def jupyter_env(root: Path) -> dict[str, str]:
     return env
 
 
-def run_nbgrader(root: Path, args: list[str], cwd: Path | None = None,
-                 timeout: float | None = None, **popen_kwargs) -> subprocess.CompletedProcess:
+def run_nbgrader(root: Path, args: list[str], cwd: Path | None = None, timeout: float | None = None,
+                 extra_env: dict[str, str] | None = None, **popen_kwargs) -> subprocess.CompletedProcess:
     """Run `python -m nbgrader ARGS` with the course config; output is captured as text."""
     return subprocess.run(
-        [sys.executable, "-m", "nbgrader", *args], cwd=cwd or root, env=jupyter_env(root),
+        [sys.executable, "-m", "nbgrader", *args], cwd=cwd or root, env={**jupyter_env(root), **(extra_env or {})},
         capture_output=True, text=True, timeout=timeout, **popen_kwargs,
     )
 

@@ -9,6 +9,7 @@ then merged into the course gradebook, and `nbgrader export` writes the grades C
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -78,8 +79,12 @@ def _read_score(db_path: Path, student: str, assignment: str) -> tuple[float, fl
 
 
 def grade_one(root: Path, student: str, assignment: str, cell_timeout: int,
-              submission_timeout: int, memory_mb: int) -> Outcome:
-    """Autograde one submission in a scratch folder; the course gradebook is not touched."""
+              submission_timeout: int, memory_mb: int, threads: int = 1) -> Outcome:
+    """Autograde one submission in a scratch folder; the course gradebook is not touched.
+
+    `threads` caps the BLAS and torch threads of the submission's kernel, so that parallel
+    workers share the cores instead of fighting over them.
+    """
     scratch = Path(tempfile.mkdtemp(prefix=f"dlcourse-grade-{student}-"))
     try:
         shutil.copy2(root / GRADEBOOK, scratch / GRADEBOOK)
@@ -90,7 +95,8 @@ def grade_one(root: Path, student: str, assignment: str, cell_timeout: int,
                 "autograde", assignment, "--force", f"--student={student}",
                 f"--CourseDirectory.root={scratch}", f"--CourseDirectory.db_url=sqlite:///{scratch / GRADEBOOK}",
                 f"--Execute.timeout={cell_timeout}",
-            ], timeout=submission_timeout, preexec_fn=_memory_limiter(memory_mb))
+            ], timeout=submission_timeout, extra_env={"OMP_NUM_THREADS": str(threads)},
+                preexec_fn=_memory_limiter(memory_mb))
         except subprocess.TimeoutExpired:
             return Outcome(student, assignment, "timed out",
                            detail=f"still running after {submission_timeout} s; stopped")
@@ -152,9 +158,11 @@ def grade(root: Path, assignment: str | None = None, students: list[str] | None 
         generate(root, sorted({name for _, name in pairs}), into=Path(scratch), db_path=root / GRADEBOOK)
     _register_students(root, {student for student, _ in pairs})
     outcomes = []
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = [pool.submit(grade_one, root, student, name, cell_timeout, submission_timeout, memory_mb)
-                   for student, name in pairs]
+    workers = max(1, workers)
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(grade_one, root, student, name, cell_timeout, submission_timeout,
+                               memory_mb, threads) for student, name in pairs]
         for future in as_completed(futures):
             outcomes.append(future.result())
     outcomes.sort(key=lambda o: (o.assignment, o.student))
