@@ -22,6 +22,9 @@ c.CourseDirectory.feedback_directory = "feedback"
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(COURSE_ROOT, "gradebook.db")
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "*.egg-info"]
 
+# Assignments move through files here, not through a shared exchange (`dlcourse lab` creates it).
+c.Exchange.root = os.path.join(COURSE_ROOT, "exchange")
+
 # What a student sees in place of a solution.
 c.ClearSolutions.code_stub = {
     "python": "# YOUR CODE HERE\n"

@@ -32,7 +32,7 @@ def _source(cell: dict) -> str:
 
 
 def run_grade_cell(assignment: str, grade_id: str, **overrides: Any) -> dict[str, Any]:
-    """Execute the setup cell, every solution cell above `grade_id`, then the grade cell.
+    """Execute the setup cell, the solution and given (locked) cells above `grade_id`, then it.
 
     `overrides` replace names (usually the function under test) after the solution cells ran
     and before the grade cell runs. Returns the namespace. Raises whatever the grade cell
@@ -49,6 +49,6 @@ def run_grade_cell(assignment: str, grade_id: str, **overrides: Any) -> dict[str
             namespace.update(overrides)
             exec(compile(_source(cell), f"<grade cell {grade_id}>", "exec"), namespace)
             return namespace
-        if meta.get("solution"):
-            exec(compile(_source(cell), f"<solution cell {meta.get('grade_id')}>", "exec"), namespace)
+        if meta.get("solution") or meta.get("locked"):  # an answer, or given read-only code
+            exec(compile(_source(cell), f"<cell {meta.get('grade_id')}>", "exec"), namespace)
     raise KeyError(f"no grade cell {grade_id!r} in {assignment}")

@@ -59,7 +59,11 @@ def _doctor(root: Path, _args) -> int:
 
 
 def _lab(root: Path, args) -> int:
-    command = [sys.executable, "-m", "jupyterlab", *args.lab_args]
+    (root / "exchange").mkdir(exist_ok=True)  # nbgrader's exchange (jupyter_config.py), git-ignored
+    command = [sys.executable, "-m", "jupyterlab", *args.passthrough]
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in command:
+        print("dlcourse lab: running as root (a container?), so starting JupyterLab with --allow-root")
+        command.append("--allow-root")
     return subprocess.call(command, cwd=root, env=course.jupyter_env(root))
 
 
@@ -94,17 +98,17 @@ def _bench(root: Path, args) -> int:
 
 
 def _nbgrader(root: Path, args) -> int:
-    return subprocess.call([sys.executable, "-m", "nbgrader", *args.nbgrader_args],
+    return subprocess.call([sys.executable, "-m", "nbgrader", *args.passthrough],
                            cwd=root, env=course.jupyter_env(root))
 
 
 def _test(root: Path, args) -> int:
     workers = os.environ.get("DLCOURSE_TEST_WORKERS", "2")
-    chose_paths = any(not arg.startswith("-") for arg in args.pytest_args)
+    chose_paths = any(not arg.startswith("-") for arg in args.passthrough)
     paths = [] if chose_paths else ["tests", course.SOURCE_DIR]
     command = [sys.executable, "-m", "pytest", "-n", workers, "--dist", "loadgroup", "--nbval-lax",
-               "--nbval-cell-timeout=180", "-p", "no:cacheprovider", *paths, *args.pytest_args]
-    env = course.jupyter_env(root)
+               "--nbval-cell-timeout=180", "-p", "no:cacheprovider", *paths, *args.passthrough]
+    env = {**course.jupyter_env(root), "MPLBACKEND": "Agg"}
     # One thread per process: with one test worker per core, more threads only fight (torch
     # slows down many times over when its threads outnumber the free cores).
     env.setdefault("OMP_NUM_THREADS", "1")
@@ -116,9 +120,8 @@ def parser() -> argparse.ArgumentParser:
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = top.add_subparsers(dest="command", required=True)
     commands.add_parser("doctor", help="check the installation, config, device and data").set_defaults(run=_doctor)
-    lab = commands.add_parser("lab", help="start JupyterLab on the course")
-    lab.add_argument("lab_args", nargs=argparse.REMAINDER, help="passed to jupyter lab")
-    lab.set_defaults(run=_lab)
+    lab = commands.add_parser("lab", help="start JupyterLab on the course (other arguments go to it)")
+    lab.set_defaults(run=_lab, passthrough_to="jupyter lab")
     build = commands.add_parser("build", help="regenerate course/ from solutions/")
     build.add_argument("assignments", nargs="*", help="assignment folders (default: all)")
     build.set_defaults(run=_build)
@@ -135,17 +138,19 @@ def parser() -> argparse.ArgumentParser:
     timing = commands.add_parser("bench", help="time each solution notebook (budget: 90 s)")
     timing.add_argument("assignments", nargs="*", help="assignment folders (default: all)")
     timing.set_defaults(run=_bench)
-    nbgrader = commands.add_parser("nbgrader", help="run nbgrader with the course config")
-    nbgrader.add_argument("nbgrader_args", nargs=argparse.REMAINDER)
-    nbgrader.set_defaults(run=_nbgrader)
-    test = commands.add_parser("test", help="run every test (pytest)")
-    test.add_argument("pytest_args", nargs=argparse.REMAINDER)
-    test.set_defaults(run=_test)
+    nbgrader = commands.add_parser("nbgrader", help="run nbgrader with the course config", add_help=False)
+    nbgrader.set_defaults(run=_nbgrader, passthrough_to="nbgrader")
+    test = commands.add_parser("test", help="run every test (other arguments go to pytest)")
+    test.set_defaults(run=_test, passthrough_to="pytest")
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    top = parser()
+    args, passthrough = top.parse_known_args(argv)
+    if passthrough and not getattr(args, "passthrough_to", None):
+        top.error(f"unrecognized arguments: {' '.join(passthrough)}")
+    args.passthrough = passthrough  # what lab, nbgrader and test hand on unchanged
     try:
         return args.run(course.find_root(), args)
     except course.CourseError as error:

@@ -54,15 +54,18 @@ def jupyter_env(root: Path) -> dict[str, str]:
     env["PATH"] = os.pathsep.join([scripts, env.get("PATH", "")])
     paths = [str(root)] + [p for p in env.get("JUPYTER_CONFIG_PATH", "").split(os.pathsep) if p]
     env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(dict.fromkeys(paths))
-    env.setdefault("MPLBACKEND", "Agg")
     return env
 
 
 def run_nbgrader(root: Path, args: list[str], cwd: Path | None = None, timeout: float | None = None,
                  extra_env: dict[str, str] | None = None, **popen_kwargs) -> subprocess.CompletedProcess:
-    """Run `python -m nbgrader ARGS` with the course config; output is captured as text."""
+    """Run `python -m nbgrader ARGS` with the course config; output is captured as text.
+
+    Kernels started by nbgrader draw with matplotlib's Agg backend: figures cost no time.
+    """
     return subprocess.run(
-        [sys.executable, "-m", "nbgrader", *args], cwd=cwd or root, env={**jupyter_env(root), **(extra_env or {})},
+        [sys.executable, "-m", "nbgrader", *args], cwd=cwd or root,
+        env={**jupyter_env(root), "MPLBACKEND": "Agg", **(extra_env or {})},  # grading draws nothing
         capture_output=True, text=True, timeout=timeout, **popen_kwargs,
     )
 

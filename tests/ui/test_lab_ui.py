@@ -1,0 +1,226 @@
+"""The course in a real browser: JupyterLab opens it, notebooks run, widgets respond, nbgrader's pages load.
+
+All UI tests live in this one module so that pytest-xdist (`--dist loadscope`) sends them to
+one worker, which starts one lab. Run them alone with `pytest -m ui tests/ui`.
+Screenshots: test-artifacts/ui/.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from labdriver import (  # noqa: E402  (tests/ui/labdriver.py)
+    ARTIFACTS, CONTROLS, FIGURE_TEXT, SOURCE_ROOT, NotebookPage, nbgrader_meta, saved_problems, skip_reason,
+    wait_until, widget_cells)
+
+_reason = skip_reason()
+if _reason:
+    pytest.skip(_reason, allow_module_level=True)
+
+pytestmark = pytest.mark.ui
+
+NOTEBOOK_TIMEOUT = 300   # s for Run All of one solution notebook (they run in <= 90 s on 2 cores)
+WIDGET_TIMEOUT = 30      # s for a widget to render, and for its figure to change after a move
+
+
+def _found(folder: str) -> list[str]:
+    return sorted(p.relative_to(SOURCE_ROOT).as_posix() for p in SOURCE_ROOT.glob(f"{folder}/*/*.ipynb")
+                  if ".ipynb_checkpoints" not in p.parts)
+
+
+SOLUTIONS = _found("solutions")
+RELEASES = _found("course")
+
+
+def _id(path: str) -> str:
+    return str(Path(path).parent.name + "/" + Path(path).stem)
+
+
+def _artifact(*parts) -> str:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    name = "-".join(str(p) for p in parts)
+    return str(ARTIFACTS / (re.sub(r"[^A-Za-z0-9_.-]+", "_", name) + ".png"))
+
+
+def _move(widget) -> str:
+    """Move the first control of a widget (slider, dropdown, ...); returns what was done."""
+    for kind, selector in CONTROLS:
+        controls = widget.locator(selector)
+        if not controls.count():
+            continue
+        control = controls.first
+        control.scroll_into_view_if_needed()
+        if kind == "slider":
+            slider = widget.locator(".widget-slider").first
+            readout = slider.locator(".widget-readout")
+            before = readout.first.inner_text() if readout.count() else None
+            control.focus()
+            control.press("ArrowRight")
+            if readout.count() and readout.first.inner_text() == before:  # at its maximum already
+                control.press("ArrowLeft")
+                control.press("ArrowLeft")
+            after = readout.first.inner_text() if readout.count() else "?"
+            return f"slider {before} -> {after}"
+        if kind == "dropdown":
+            options = control.locator("option").all()
+            current = control.input_value()
+            values = [o.get_attribute("value") for o in options]
+            other = next((v for v in values if v != current), None)
+            if other is None:
+                continue
+            control.select_option(other)
+            return f"dropdown {current!r} -> {other!r}"
+        if kind in ("toggle buttons", "radio buttons"):
+            choices = controls.all()
+            if kind == "radio buttons":
+                target = next((c for c in choices if not c.is_checked()), None)
+            else:
+                target = next((c for c in choices if "mod-active" not in (c.get_attribute("class") or "")), None)
+            if target is None:
+                continue
+            target.click()
+            return f"{kind}: clicked {target.inner_text() or target.get_attribute('value')!r}"
+        control.click()
+        return f"{kind}: clicked {control.inner_text()!r}"
+    return ""
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=[_id(p) for p in SOLUTIONS])
+def test_solution_notebook_runs_in_lab(page, lab, path):
+    """Run All in the lab: every cell runs, nothing errs or writes stderr, every widget
+    renders, and moving one control of each interactive widget changes its figure."""
+    notebook = NotebookPage(page, lab, path).open()
+    notebook.run_all(NOTEBOOK_TIMEOUT)
+    saved = notebook.save()
+
+    problems = saved_problems(saved)
+    problems += [f"cell {i}: the lab shows stderr/error: {text.strip()[:300]}" for i, text in notebook.stderr_in_dom()]
+    assert not problems, f"{path} in JupyterLab:\n" + "\n".join(dict.fromkeys(problems))
+
+    name = _id(path)
+    for index, expected in widget_cells(saved).items():
+        def rendered():
+            views = notebook.widget_outputs(index)
+            ok = [v for v in views if v.locator(".jupyter-widgets").count()
+                  and "Error displaying widget" not in v.inner_text()]
+            return ok if len(ok) == expected else None
+        try:
+            views = wait_until(rendered, WIDGET_TIMEOUT, message=f"{expected} widget(s) of cell {index} to render")
+        except TimeoutError:
+            texts = [v.inner_text()[:200] for v in notebook.widget_outputs(index)]
+            pytest.fail(f"{path} cell {index}: {expected} widget(s) displayed, but the lab rendered "
+                        f"{len(texts)} ipywidgets views: {texts} (is the jupyterlab_widgets extension enabled?)")
+        for number, view in enumerate(views):
+            if not any(view.locator(selector).count() for _, selector in CONTROLS):
+                continue  # a progress bar or a label: rendered is all it has to do
+            view.scroll_into_view_if_needed()
+            try:
+                figures, before = wait_until(
+                    lambda: (lambda sig: sig if sig[0] else None)(notebook.figure_signature(view)),
+                    WIDGET_TIMEOUT, message=f"the figure of the widget in cell {index}")
+            except TimeoutError:
+                view.screenshot(path=_artifact(name, f"cell{index:02d}", f"widget{number}", "nofigure"))
+                shown = view.inner_text()
+                hint = (" It shows the figure as text: the kernel runs matplotlib's Agg backend "
+                        "(MPLBACKEND=Agg in the lab's environment?), not ipykernel's inline one."
+                        if FIGURE_TEXT.search(shown) else "")
+                pytest.fail(f"{path} cell {index}: widget {number} has controls but shows no figure "
+                            f"within {WIDGET_TIMEOUT} s.{hint}\nIt shows: {shown[:500]}")
+            view.screenshot(path=_artifact(name, f"cell{index:02d}", f"widget{number}", "before"))
+            moved = _move(view)
+            assert moved, f"{path} cell {index}: widget {number} has no control the test knows how to move"
+            try:
+                wait_until(lambda: notebook.figure_signature(view)[1] != before, WIDGET_TIMEOUT,
+                           message="the figure to change")
+            except TimeoutError:
+                view.screenshot(path=_artifact(name, f"cell{index:02d}", f"widget{number}", "after"))
+                pytest.fail(f"{path} cell {index}: moving the widget's control ({moved}) did not change its "
+                            f"figure within {WIDGET_TIMEOUT} s: is the redraw callback connected?")
+            notebook.page.wait_for_timeout(500)
+            view.screenshot(path=_artifact(name, f"cell{index:02d}", f"widget{number}", "after"))
+
+
+def _first_check_cell(cells: list[dict]) -> int | None:
+    """Index of the first grade cell that has a solution cell above it."""
+    seen_solution = False
+    for index, cell in enumerate(cells):
+        meta = nbgrader_meta(cell)
+        if cell["cell_type"] == "code" and meta.get("solution"):
+            seen_solution = True
+        if cell["cell_type"] == "code" and meta.get("grade") and not meta.get("solution") and seen_solution:
+            return index
+    return None
+
+
+@pytest.mark.parametrize("path", RELEASES, ids=[_id(p) for p in RELEASES])
+def test_release_notebook_check_cell_shows_stub_message(page, lab, path):
+    """A student opens the untouched release notebook, runs the cells above the first check
+    cell and then that cell: the check fails with the stub's NotImplementedError message."""
+    notebook = NotebookPage(page, lab, path).open()
+    check = _first_check_cell(notebook.cells)
+    if check is None:
+        pytest.skip(f"{path} has no grade cell after a solution cell")
+    notebook.select_cell(check)
+    notebook.menu("Run", "notebook:run-all-above")
+    above = notebook.code_cells(upto=check)
+    if above:
+        wait_until(lambda: notebook.prompts()[above[0]] != "[ ]:", 30, message="Run All Above to start")
+    notebook.wait_ran(above, NOTEBOOK_TIMEOUT)
+    prompts = notebook.prompts()
+    errors = [f"cell {i}: {t.strip()[:300]}" for i in above for t in notebook.output_texts(i, "application/vnd.jupyter.stderr")]
+    assert not errors, f"{path}: the cells above the first check cell fail on the untouched notebook:\n" + "\n".join(errors)
+    assert all(re.fullmatch(r"\[\d+\]:", prompts[i]) for i in above), f"{path}: cells above did not all run: {prompts}"
+
+    notebook.select_cell(check)
+    notebook.menu("Run", "notebook:run-cell")
+    wait_until(lambda: re.fullmatch(r"\[\d+\]:", notebook.prompts()[check]), NOTEBOOK_TIMEOUT,
+               message=f"check cell {check} to run")
+    notebook.wait_kernel_idle()
+    shown = "\n".join(notebook.output_texts(check))
+    notebook.cell(check).screenshot(path=_artifact("student", _id(path), f"cell{check:02d}"))
+    assert "NotImplementedError" in shown and "Write your solution here" in shown, (
+        f"{path}: the first check cell (cell {check}, {nbgrader_meta(notebook.cells[check]).get('grade_id')}) "
+        f"should fail with the stub's message on the untouched notebook; it shows:\n{shown[-1500:]}")
+
+
+@pytest.mark.skipif(not SOLUTIONS, reason="no solution notebook yet")
+def test_validate_button_passes_on_solved_copy(page, lab):
+    """nbgrader's Validate toolbar button reports success on a solved copy of a notebook."""
+    source_path = SOLUTIONS[0]
+    copy = Path("validate-scratch") / Path(source_path).relative_to("solutions")
+    (lab.root / copy).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(lab.root / source_path, lab.root / copy)
+    try:
+        NotebookPage(page, lab, copy.as_posix()).open()
+        button = page.locator(".jp-NotebookPanel-toolbar [data-jp-item-name='runAll'] jp-button, "
+                              ".jp-NotebookPanel-toolbar [data-jp-item-name='runAll'] button").first
+        assert "Validate" in button.inner_text(), "nbgrader's Validate button is missing from the notebook toolbar"
+        button.click()
+        dialog = page.locator(".jp-Dialog").filter(has_text="Validation")
+        dialog.wait_for(timeout=NOTEBOOK_TIMEOUT * 1000)
+        page.wait_for_timeout(500)
+        dialog.locator(".jp-Dialog-content").screenshot(path=_artifact("validate", _id(source_path)))
+        text = dialog.inner_text()
+        assert "Success! Your notebook passes all the tests." in text, f"Validate on a solved copy of {source_path}:\n{text[:3000]}"
+    finally:
+        shutil.rmtree(lab.root / "validate-scratch", ignore_errors=True)
+
+
+def test_formgrader_lists_assignments(page, lab):
+    """The instructor's formgrader page loads and lists every assignment of solutions/."""
+    names = sorted({Path(p).parent.name for p in SOLUTIONS})
+    page.goto(f"{lab.url}/formgrader?token={lab.token}")
+    page.wait_for_selector("text=Manage Assignments", timeout=60_000)
+    for name in names:
+        page.locator("#main-table").get_by_text(name, exact=True).first.wait_for(timeout=60_000)
+    page.screenshot(path=_artifact("formgrader"), full_page=True)
+    table = page.locator("#main-table").inner_text()
+    missing = [n for n in names if n not in table]
+    assert not missing, f"formgrader does not list {missing}:\n{table[:2000]}"
+    assert not [m for m in page.console_errors if "pageerror" in m], page.console_errors
