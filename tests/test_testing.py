@@ -94,3 +94,67 @@ def test_assert_gradient_against_numeric_gradient():
     assert_gradient("dx", lambda v: np.sin(v), x, np.cos(x) * upstream, upstream=upstream)
     with pytest.raises(AssertionError, match="(?s)dx does not match.*\nHint: factor 3"):
         assert_gradient("dx", lambda v: np.sum(v**3), x, x**2, hint="factor 3")
+
+
+# --------------------------------------------------------------------------- assert_no_loops
+def _vectorized(x):
+    return (x ** 2).sum(axis=1)
+
+
+def _with_for(x):
+    total = 0
+    for row in x:
+        total += row
+    return total
+
+
+def _with_comprehension(x):
+    return [row.sum() for row in x]
+
+
+def _with_vectorize(x):
+    return np.vectorize(abs)(x)
+
+
+def test_assert_no_loops_accepts_vectorized_code(capsys):
+    from dlcourse.testing import assert_no_loops
+
+    assert_no_loops("_vectorized", _vectorized)
+    assert "✓ _vectorized has no Python loop" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("function, words", [(_with_for, "a for loop"),
+                                             (_with_comprehension, "a list comprehension"),
+                                             (_with_vectorize, "vectorize")])
+def test_assert_no_loops_names_the_loop(function, words):
+    from dlcourse.testing import assert_no_loops
+
+    with pytest.raises(AssertionError, match=words):
+        assert_no_loops(function.__name__, function)
+
+
+def test_assert_no_loops_reads_bytecode_when_there_is_no_source():
+    from dlcourse.testing import assert_no_loops, python_loops
+
+    namespace = {}
+    exec("def f(x):\n    i = 0\n    while i < 3:\n        i += 1\n    return x\n"
+         "def g(x):\n    return sum(v for v in x)\n"
+         "def h(x):\n    return x * 2\n", namespace)
+    assert python_loops(namespace["f"]) and python_loops(namespace["g"])
+    assert python_loops(namespace["h"]) == []
+    with pytest.raises(AssertionError, match="no Python loop"):
+        assert_no_loops("f", namespace["f"])
+
+
+def test_assert_no_loops_names_a_forbidden_call():
+    from dlcourse.testing import assert_no_loops
+
+    def slow(x):
+        return _with_for(x)
+
+    def fast(x):
+        return _vectorized(x)
+
+    with pytest.raises(AssertionError, match="calls _with_for"):
+        assert_no_loops("fast", slow, forbidden_calls=["_with_for"])
+    assert_no_loops("fast", fast, forbidden_calls=["_with_for"])

@@ -11,6 +11,10 @@ scalars or nested lists.
 
 from __future__ import annotations
 
+import ast
+import dis
+import inspect
+import textwrap
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -179,3 +183,53 @@ def assert_gradient(
         else eval_numerical_gradient_array(f, x, upstream, h=h)
     )
     assert_close(name, analytic_grad, numeric, rtol=rtol, atol=atol, hint=hint)
+
+
+_LOOP_NODES = {ast.For: "a for loop", ast.While: "a while loop", ast.ListComp: "a list comprehension",
+               ast.SetComp: "a set comprehension", ast.DictComp: "a dict comprehension",
+               ast.GeneratorExp: "a generator expression"}
+_LOOPING_CALLS = ("vectorize", "apply_along_axis", "frompyfunc", "fromiter", "map")
+
+
+def python_loops(function: Callable) -> list[str]:
+    """The Python loops in `function`, described in words ("a for loop (line 3)").
+
+    Read from the source when there is one, else from the bytecode of the function and of
+    every function or comprehension nested in it (a function defined by `exec` has no source).
+    """
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    except (OSError, TypeError, SyntaxError):
+        tree = None
+    if tree is not None:
+        return [f"{_LOOP_NODES[type(node)]} (line {node.lineno} of the function)"
+                for node in ast.walk(tree) if type(node) in _LOOP_NODES]
+    found, codes = [], [function.__code__]
+    while codes:
+        code = codes.pop()
+        codes.extend(const for const in code.co_consts if inspect.iscode(const))
+        for instruction in dis.get_instructions(code):
+            backwards = "JUMP" in instruction.opname and isinstance(instruction.argval, int) \
+                and instruction.argval < instruction.offset
+            if instruction.opname == "FOR_ITER" or backwards:
+                found.append("a loop (for, while or a comprehension)")
+    return found
+
+
+def assert_no_loops(name: str, function: Callable, forbidden_calls: Sequence[str] = (),
+                    hint: str | None = None) -> None:
+    """Check that `function` runs no Python loop: no for/while/comprehension in it, no call to
+    `forbidden_calls` (e.g. the looping version it replaces), nor to np.vectorize and friends."""
+    loops = sorted(set(python_loops(function)))
+    if loops:
+        raise AssertionError(_with_hint(
+            f"{name} must contain no Python loop, but it has {', '.join(loops)}.", hint))
+    called = set(function.__code__.co_names)
+    for other in forbidden_calls:
+        if other in called:
+            raise AssertionError(_with_hint(f"{name} calls {other}, which loops: that is still a Python loop.", hint))
+    looping = called & set(_LOOPING_CALLS)
+    if looping:
+        raise AssertionError(_with_hint(
+            f"{name} uses {', '.join(sorted(looping))}, which runs a Python loop inside.", hint))
+    print(f"✓ {name} has no Python loop")
