@@ -77,7 +77,15 @@ class Lab:
         return f"{self.url}{prefix}/tree/{path}?token={self.token}"
 
     def kernels(self) -> list[dict]:
-        return self.api("GET", "/api/kernels") or []
+        """The running kernels. jupyter_server answers 500 to this while a kernel is still
+        starting (its last_activity is not set yet: a race in the server), so ask again."""
+        for attempt in range(10):
+            try:
+                return self.api("GET", "/api/kernels") or []
+            except urllib.error.HTTPError as error:
+                if error.code < 500 or attempt == 9:
+                    raise
+                time.sleep(0.5)
 
     def shutdown_kernels(self) -> None:
         for session in self.api("GET", "/api/sessions") or []:
