@@ -103,6 +103,13 @@ def test_solution_notebook_runs_in_lab(page, lab, path):
     problems += [f"cell {i}: the lab shows stderr/error: {text.strip()[:300]}" for i, text in notebook.stderr_in_dom()]
     assert not problems, f"{path} in JupyterLab:\n" + "\n".join(dict.fromkeys(problems))
 
+    check_widgets(notebook, saved, path)
+
+
+def check_widgets(notebook: NotebookPage, saved: dict, path: str, change_timeout: float = WIDGET_TIMEOUT) -> None:
+    """Every widget of the run notebook (`saved`: it as saved) renders, and moving one control of
+    each interactive widget changes its figure within `change_timeout` s; pytest.fail otherwise.
+    test_widget_check_catches_missing_redraw checks that this catches a widget that never redraws."""
     name = _id(path)
     for index, expected in widget_cells(saved).items():
         def rendered():
@@ -136,14 +143,71 @@ def test_solution_notebook_runs_in_lab(page, lab, path):
             moved = _move(view)
             assert moved, f"{path} cell {index}: widget {number} has no control the test knows how to move"
             try:
-                wait_until(lambda: notebook.figure_signature(view)[1] != before, WIDGET_TIMEOUT,
+                wait_until(lambda: notebook.figure_signature(view)[1] != before, change_timeout,
                            message="the figure to change")
             except TimeoutError:
                 view.screenshot(path=_artifact(name, f"cell{index:02d}", f"widget{number}", "after"))
                 pytest.fail(f"{path} cell {index}: moving the widget's control ({moved}) did not change its "
-                            f"figure within {WIDGET_TIMEOUT} s: is the redraw callback connected?")
+                            f"figure within {change_timeout:.0f} s: is the redraw callback connected?")
             notebook.page.wait_for_timeout(500)
             view.screenshot(path=_artifact(name, f"cell{index:02d}", f"widget{number}", "after"))
+
+
+SELFTEST_CHANGE_TIMEOUT = 8  # s: the broken widget's figure never changes; do not wait 30 s for it
+SELFTEST_WIDGET = """\
+import ipywidgets as widgets
+import numpy as np
+from dlcourse.widgets.base import interactive_figure
+
+
+def draw(fig, slope):
+    ax = fig.add_subplot()
+    x = np.linspace(-1.0, 1.0, 21)
+    ax.plot(x, slope * x)
+    ax.set(xlim=(-1, 1), ylim=(-3, 3), xlabel="x", ylabel="y", title=f"y = {slope:.2f} x")
+
+
+w = interactive_figure(draw, {"slope": widgets.FloatSlider(value=1.0, min=-2.0, max=2.0, step=0.25)}, figsize=(4, 3))
+"""
+
+
+def _write_selftest_notebook(path: Path, broken: bool) -> None:
+    import nbformat
+
+    code = SELFTEST_WIDGET
+    if broken:  # the widget still draws once when built, but no control change ever redraws it
+        code += 'for c in w.controls.values():\n    c.unobserve_all("value")\n'
+    code += "w"
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_markdown_cell("# UI self-test widget"), nbformat.v4.new_code_cell(code)],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, str(path))
+
+
+def test_widget_check_catches_missing_redraw(page, lab):
+    """Self-test of check_widgets (the widget part of test_solution_notebook_runs_in_lab): it
+    passes on a tiny interactive_figure widget, and fails on the same widget once its controls'
+    observers are removed (a widget whose redraw callback is not connected)."""
+    folder = lab.root / "uitest_broken"
+    try:
+        for broken in (False, True):
+            path = f"uitest_broken/{'broken' if broken else 'intact'}_widget.ipynb"
+            _write_selftest_notebook(lab.root / path, broken)
+            notebook = NotebookPage(page, lab, path).open()
+            notebook.run_all(NOTEBOOK_TIMEOUT)
+            saved = notebook.save()
+            problems = saved_problems(saved) + [f"cell {i}: {t[:300]}" for i, t in notebook.stderr_in_dom()]
+            assert not problems, f"the self-test notebook {path} does not run cleanly:\n" + "\n".join(problems)
+            assert widget_cells(saved) == {1: 1}, f"{path} should display one widget: {widget_cells(saved)}"
+            if broken:
+                with pytest.raises(pytest.fail.Exception, match="did not change its figure"):
+                    check_widgets(notebook, saved, path, change_timeout=SELFTEST_CHANGE_TIMEOUT)
+            else:
+                check_widgets(notebook, saved, path)  # returns as soon as the figure changes
+            lab.shutdown_kernels()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _first_check_cell(cells: list[dict]) -> int | None:
