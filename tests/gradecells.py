@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -31,24 +33,52 @@ def _source(cell: dict) -> str:
     return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
 
 
-def run_grade_cell(assignment: str, grade_id: str, **overrides: Any) -> dict[str, Any]:
-    """Execute the setup cell, the solution and given (locked) cells above `grade_id`, then it.
+def _runs_before_grading(cell: dict) -> bool:
+    """An answer cell, or given read-only code (locked): what a grade cell may rely on."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return bool(meta.get("solution") or (meta.get("locked") and not meta.get("grade")))
 
-    `overrides` replace names (usually the function under test) after the solution cells ran
+
+def _exec(cell: dict, namespace: dict[str, Any]) -> None:
+    name = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", cell.get("id"))
+    exec(compile(_source(cell), f"<cell {name}>", "exec"), namespace)
+
+
+def notebook_namespace(assignment: str) -> dict[str, Any]:
+    """The names defined by the setup cell and every answer and given cell of the solution."""
+    cells = _code_cells(solution_notebook(assignment))
+    namespace: dict[str, Any] = {"__name__": "__solution__"}
+    _exec(cells[0], namespace)
+    for cell in cells[1:]:
+        if _runs_before_grading(cell):
+            _exec(cell, namespace)
+    return namespace
+
+
+def run_grade_cell(assignment: str, grade_id: str, **overrides: Any) -> dict[str, Any]:
+    """Execute the setup cell, the answer and given cells above `grade_id`, then the grade cell.
+
+    `overrides` replace names (usually the function under test) after the cells above ran
     and before the grade cell runs. Returns the namespace. Raises whatever the grade cell
     raises (an AssertionError for a failed check).
     """
     cells = _code_cells(solution_notebook(assignment))
     namespace: dict[str, Any] = {"__name__": "__grade_cell__"}
-    exec(compile(_source(cells[0]), "<setup cell>", "exec"), namespace)
+    _exec(cells[0], namespace)
     for cell in cells[1:]:
         meta = cell.get("metadata", {}).get("nbgrader", {})
         if meta.get("grade_id") == grade_id:
             if not meta.get("grade"):
                 raise ValueError(f"cell {grade_id!r} is not a grade cell")
             namespace.update(overrides)
-            exec(compile(_source(cell), f"<grade cell {grade_id}>", "exec"), namespace)
+            _exec(cell, namespace)
             return namespace
-        if meta.get("solution") or meta.get("locked"):  # an answer, or given read-only code
-            exec(compile(_source(cell), f"<cell {meta.get('grade_id')}>", "exec"), namespace)
+        if _runs_before_grading(cell):
+            _exec(cell, namespace)
     raise KeyError(f"no grade cell {grade_id!r} in {assignment}")
+
+
+def grade_cell_fails(assignment: str, grade_id: str, match: str, **overrides: Any) -> None:
+    """Assert that the grade cell fails with a message matching `match` (a regex)."""
+    with pytest.raises(AssertionError, match=match):
+        run_grade_cell(assignment, grade_id, **overrides)

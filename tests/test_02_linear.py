@@ -11,7 +11,7 @@ import json
 
 import numpy as np
 import pytest
-from gradecells import run_grade_cell, solution_notebook
+from gradecells import grade_cell_fails, run_grade_cell, solution_notebook
 
 NOTEBOOK = "02_linear"
 GRADE_IDS = [
@@ -25,8 +25,7 @@ GRADE_IDS = [
 
 
 def fails_with(grade_id: str, match: str, **overrides) -> None:
-    with pytest.raises(AssertionError, match=match):
-        run_grade_cell(NOTEBOOK, grade_id, **overrides)
+    grade_cell_fails(NOTEBOOK, grade_id, match, **overrides)
 
 
 # --------------------------------------------------------------------------- correct versions

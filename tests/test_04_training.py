@@ -12,7 +12,7 @@ from functools import lru_cache
 
 import numpy as np
 import pytest
-from gradecells import run_grade_cell, solution_notebook
+from gradecells import grade_cell_fails, notebook_namespace, run_grade_cell, solution_notebook
 
 ASSIGNMENT = "04_training"
 GRADE_IDS = [
@@ -33,38 +33,17 @@ def _cells() -> list[dict]:
 
 
 @lru_cache(maxsize=1)
-def given_code() -> dict:
-    """Names defined by the read-only "reference layers from notebook 03" cell.
-
-    run_grade_cell runs only the setup and solution cells, so the FullyConnectedNet check gets
-    these layers as overrides (its loss looks them up when it runs).
-    """
-    cell = next(c for c in _cells() if c.get("id") == "reference-layers")
-    namespace: dict = {"np": np}
-    exec("".join(cell["source"]), namespace)
-    return {name: value for name, value in namespace.items() if callable(value) and not name.startswith("_")}
-
-
-@lru_cache(maxsize=1)
 def solution() -> dict:
-    """The namespace after the setup cell, the given layers and every solution cell."""
-    namespace: dict = {"__name__": "__solution__"}
-    code = [c for c in _cells() if c["cell_type"] == "code"]
-    exec("".join(code[0]["source"]), namespace)
-    namespace.update(given_code())
-    for cell in code[1:]:
-        if cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
-            exec("".join(cell["source"]), namespace)
-    return namespace
+    """The namespace after the setup cell, the given reference layers and every solution cell."""
+    return notebook_namespace(ASSIGNMENT)
 
 
 def run(grade_id: str, **overrides):
-    return run_grade_cell(ASSIGNMENT, grade_id, **given_code(), **overrides)
+    return run_grade_cell(ASSIGNMENT, grade_id, **overrides)
 
 
 def fails(grade_id: str, match: str, **overrides) -> None:
-    with pytest.raises(AssertionError, match=match):
-        run(grade_id, **overrides)
+    grade_cell_fails(ASSIGNMENT, grade_id, match, **overrides)
 
 
 @pytest.mark.parametrize("grade_id", GRADE_IDS)

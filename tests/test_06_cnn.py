@@ -13,7 +13,7 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from gradecells import run_grade_cell, solution_notebook
+from gradecells import notebook_namespace, run_grade_cell, solution_notebook
 
 NOTEBOOK = "06_cnn"
 GRADE_IDS = ["check_conv_output_size", "check_conv_forward", "check_conv_backward", "check_max_pool",
@@ -22,17 +22,11 @@ GRADE_IDS = ["check_conv_output_size", "check_conv_forward", "check_conv_backwar
 
 
 def given_batchnorm():
-    """The read-only reference batch norm of the notebook (run_grade_cell runs only solution cells)."""
-    cells = json.loads(solution_notebook(NOTEBOOK).read_text(encoding="utf-8"))["cells"]
-    (cell,) = [c for c in cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "batchnorm_reference"]
-    namespace = {"np": np}
-    exec("".join(cell["source"]), namespace)
-    return namespace["batchnorm_forward_reference"]
+    """The notebook's read-only reference batch norm (a given, locked cell)."""
+    return notebook_namespace(NOTEBOOK)["batchnorm_forward_reference"]
 
 
 def run(grade_id, **overrides):
-    if grade_id == "check_spatial_batchnorm":
-        overrides.setdefault("batchnorm_forward_reference", given_batchnorm())
     return run_grade_cell(NOTEBOOK, grade_id, **overrides)
 
 
