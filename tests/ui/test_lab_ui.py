@@ -140,15 +140,22 @@ def check_widgets(notebook: NotebookPage, saved: dict, path: str, change_timeout
                 pytest.fail(f"{path} cell {index}: widget {number} has controls but shows no figure "
                             f"within {WIDGET_TIMEOUT} s.{hint}\nIt shows: {shown[:500]}")
             view.screenshot(path=_artifact(name, f"cell{index:02d}", f"widget{number}", "before"))
-            moved = _move(view)
-            assert moved, f"{path} cell {index}: widget {number} has no control the test knows how to move"
-            try:
-                wait_until(lambda: notebook.figure_signature(view)[1] != before, change_timeout,
-                           message="the figure to change")
-            except TimeoutError:
+            # Move a control, and once more if the figure stays the same: under load the browser
+            # can drop the first key press. A widget that never redraws fails both times.
+            moves = []
+            for _ in range(2):
+                moves.append(_move(view))
+                assert moves[-1], f"{path} cell {index}: widget {number} has no control the test knows how to move"
+                try:
+                    wait_until(lambda: notebook.figure_signature(view)[1] != before, change_timeout / 2,
+                               message="the figure to change")
+                    break
+                except TimeoutError:
+                    pass
+            else:
                 view.screenshot(path=_artifact(name, f"cell{index:02d}", f"widget{number}", "after"))
-                pytest.fail(f"{path} cell {index}: moving the widget's control ({moved}) did not change its "
-                            f"figure within {change_timeout:.0f} s: is the redraw callback connected?")
+                pytest.fail(f"{path} cell {index}: moving the widget's control ({', then '.join(moves)}) did not "
+                            f"change its figure within {change_timeout:.0f} s: is the redraw callback connected?")
             notebook.page.wait_for_timeout(500)
             view.screenshot(path=_artifact(name, f"cell{index:02d}", f"widget{number}", "after"))
 
