@@ -79,3 +79,21 @@ def test_activation_explorer_builds_and_redraws_headless():
     box.controls["x_range"].value = (-2.0, 3.0)
     relu_slope = next(l for l in box.figure.axes[1].lines if l.get_label() == "relu")
     assert relu_slope.get_xdata()[0] == -2.0 and set(relu_slope.get_ydata()) == {0.0, 1.0}
+
+
+@pytest.mark.parametrize("grading, shown", [(None, 1), ("autograde", 0), ("validate", 0)])
+def test_interactive_figure_shows_the_figure_only_when_not_grading(monkeypatch, grading, shown):
+    import IPython
+    import IPython.display
+
+    displayed = []
+    monkeypatch.setattr(IPython, "get_ipython", lambda: object())
+    monkeypatch.setattr(IPython.display, "display", lambda figure: displayed.append(figure))
+    if grading:
+        monkeypatch.setenv("NBGRADER_EXECUTION", grading)
+    else:
+        monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    slider = widgets.IntSlider(value=1, min=0, max=3)
+    figure = interactive_figure(lambda fig, n: fig.add_subplot().plot([0, n]), {"n": slider})
+    assert len(displayed) == shown
+    assert figure.figure is not None  # drawn either way: the pure drawing is what tests look at

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -39,7 +40,11 @@ class _TimedClient(NotebookClient):
 
 
 def time_notebook(root: Path, path: Path, cell_timeout: int = 180) -> Timing:
-    """Execute a scratch copy of the notebook's folder and time the notebook in it."""
+    """Execute a scratch copy of the notebook's folder and time the notebook in it.
+
+    The kernel draws with matplotlib's Agg backend, as when grading: with the inline backend,
+    nbclient sometimes never sees a widget cell finish (its issue 312) and waits for the timeout.
+    """
     with tempfile.TemporaryDirectory(prefix="dlcourse-bench-") as scratch:
         folder = Path(scratch) / path.parent.name
         shutil.copytree(path.parent, folder)
@@ -47,7 +52,7 @@ def time_notebook(root: Path, path: Path, cell_timeout: int = 180) -> Timing:
         client = _TimedClient(notebook, timeout=cell_timeout, kernel_name="python3",
                               resources={"metadata": {"path": str(folder)}})
         start = time.perf_counter()
-        client.execute()
+        client.execute(env={**os.environ, "MPLBACKEND": "Agg"})
         seconds = time.perf_counter() - start
     return Timing(str(path.relative_to(root)), seconds, client.cell_seconds)
 
