@@ -96,3 +96,14 @@ def test_every_plot_saves_as_png(tmp_path):
     fig = viz.plot_curves({"a": [1, 2]})
     fig.savefig(tmp_path / "a.png")
     assert (tmp_path / "a.png").stat().st_size > 1000
+
+
+def test_plane_grid_covers_the_points_with_the_margin():
+    from dlcourse.viz import plane_grid
+
+    X = np.array([[0.0, -1.0], [2.0, 3.0]])
+    xx, yy, points = plane_grid(X, grid_size=5, margin=0.5)
+    assert xx.shape == yy.shape == (5, 5) and points.shape == (25, 2)
+    assert (xx.min(), xx.max(), yy.min(), yy.max()) == (-0.5, 2.5, -1.5, 3.5)
+    assert np.array_equal(points[:, 0], xx.ravel()) and np.array_equal(points[:, 1], yy.ravel())
+    assert np.allclose(xx[0], np.linspace(-0.5, 2.5, 5)) and np.allclose(yy[:, 0], np.linspace(-1.5, 3.5, 5))

@@ -50,8 +50,7 @@ def _doctor(root: Path, _args) -> int:
     from .data import dataset_status
     for name, status in dataset_status().items():
         print(f"data          {name:<10} {status}")
-    for line in course.check(root):
-        problems.append(f"{line}")
+    problems += course.check(root)
     for problem in problems:
         print(f"PROBLEM: {problem}")
     print("all good" if not problems else f"{len(problems)} problem(s)")

@@ -73,6 +73,18 @@ def show_image_grid(
     return fig
 
 
+def plane_grid(X: Any, grid_size: int, margin: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A grid over the box around 2-D points, `margin` (a number, or one per axis) beyond them.
+
+    X: (N, 2). Returns xx, yy of shape (G, G) (meshgrid, "xy" indexing) and the same points
+    as one (G*G, 2) float64 array, ready for a `predict`.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    low, high = X.min(axis=0) - margin, X.max(axis=0) + margin
+    xx, yy = np.meshgrid(np.linspace(low[0], high[0], grid_size), np.linspace(low[1], high[1], grid_size))
+    return xx, yy, np.column_stack([xx.ravel(), yy.ravel()])
+
+
 def plot_decision_boundary(
     predict: Callable[[np.ndarray], Any],
     X: Any,
@@ -90,17 +102,14 @@ def plot_decision_boundary(
     """
     X, y = _numpy(X).astype(np.float32), _numpy(y).astype(int)
     fig, ax = _figure_and_axes(ax, (5, 4.5))
-    margin = 0.1 * (X.max(axis=0) - X.min(axis=0)) + 1e-3
-    low, high = X.min(axis=0) - margin, X.max(axis=0) + margin
-    xs, ys = np.linspace(low[0], high[0], resolution), np.linspace(low[1], high[1], resolution)
-    grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2).astype(np.float32)
-    regions = _numpy(predict(grid)).reshape(resolution, resolution)
+    xx, yy, grid = plane_grid(X, resolution, margin=0.1 * (X.max(axis=0) - X.min(axis=0)) + 1e-3)
+    regions = _numpy(predict(grid.astype(np.float32))).reshape(resolution, resolution)
     num_classes = int(max(regions.max(), y.max())) + 1
     cmap = plt.get_cmap("tab10", 10)
     levels = np.arange(num_classes + 1) - 0.5
-    ax.contourf(xs, ys, regions, levels=levels, colors=[cmap(c % 10) for c in range(num_classes)], alpha=0.3)
+    ax.contourf(xx, yy, regions, levels=levels, colors=[cmap(c % 10) for c in range(num_classes)], alpha=0.3)
     ax.scatter(X[:, 0], X[:, 1], c=[cmap(c % 10) for c in y], s=18, edgecolors="black", linewidths=0.5)
-    ax.set(xlim=(low[0], high[0]), ylim=(low[1], high[1]), xlabel=xlabel, ylabel=ylabel)
+    ax.set(xlim=(xx.min(), xx.max()), ylim=(yy.min(), yy.max()), xlabel=xlabel, ylabel=ylabel)
     ax.set_title(title or "decision boundary")
     return fig
 

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 
+from dlcourse.viz import plane_grid
+
 METRICS = {"L1": "manhattan", "L2": "euclidean"}
 DATASETS = ("moons", "blobs", "spirals")
 CLASS_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd")
@@ -78,9 +80,7 @@ def knn_decision_regions(
     _check_points(X, y, k)
     model = KNeighborsClassifier(n_neighbors=k, metric=_sklearn_metric(metric), algorithm="brute")
     model.fit(X, y)
-    lo, hi = X.min(axis=0) - margin, X.max(axis=0) + margin
-    xx, yy = np.meshgrid(np.linspace(lo[0], hi[0], grid_size), np.linspace(lo[1], hi[1], grid_size))
-    grid = np.column_stack([xx.ravel(), yy.ravel()])
+    xx, yy, grid = plane_grid(X, grid_size, margin)
     labels = model.predict(grid).reshape(grid_size, grid_size)
     train_accuracy = float(np.mean(model.predict(X) == y))
 

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from dlcourse.data import make_blobs, make_moons, make_spirals
+from dlcourse.viz import plane_grid
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,
@@ -130,9 +131,8 @@ def train_playground(
     finally:
         torch.set_num_threads(threads)
 
-    low, high = X_t.min(dim=0).values.numpy() - margin, X_t.max(dim=0).values.numpy() + margin
-    xx, yy = np.meshgrid(np.linspace(low[0], high[0], grid_size), np.linspace(low[1], high[1], grid_size))
-    grid = torch.as_tensor(np.column_stack([xx.ravel(), yy.ravel()]), dtype=torch.float32)
+    xx, yy, points = plane_grid(X_t.numpy(), grid_size, margin)
+    grid = torch.as_tensor(points, dtype=torch.float32)
     with torch.no_grad():
         probs = torch.softmax(model(grid), dim=1).numpy().reshape(grid_size, grid_size, num_classes)
         train_accuracy = float((model(X_t).argmax(dim=1) == y_t).float().mean())
