@@ -70,7 +70,7 @@ def test_no_loop_version_with_a_for_loop_is_named():
             dists[i] = np.sqrt(np.maximum(((X_train - X_test[i]) ** 2).sum(axis=1), 0))
         return dists
 
-    with pytest.raises(AssertionError, match="no Python loop.*for loop"):
+    with pytest.raises(AssertionError, match=r"must not loop in Python.*`for i in range"):
         run_grade_cell(NOTEBOOK, "check_no_loops", compute_distances_no_loops=with_loop)
 
 
@@ -78,13 +78,13 @@ def test_no_loop_version_with_a_comprehension_is_named():
     def with_comprehension(X_train, X_test):
         return np.array([np.sqrt(((X_train - x) ** 2).sum(axis=1)) for x in X_test])
 
-    with pytest.raises(AssertionError, match="no Python loop.*comprehension"):
+    with pytest.raises(AssertionError, match=r"must not loop in Python.*listcomp"):
         run_grade_cell(NOTEBOOK, "check_no_loops", compute_distances_no_loops=with_comprehension)
 
 
-def test_no_loop_version_without_source_is_read_from_bytecode():
+def test_no_loop_version_without_source_is_still_counted():
     namespace = {"np": np}
-    exec(  # no source file: the grade cell must fall back to the bytecode
+    exec(  # no source file: the lines run are counted all the same
         "def hidden(X_train, X_test):\n"
         "    i, rows = 0, []\n"
         "    while i < len(X_test):\n"
@@ -93,7 +93,7 @@ def test_no_loop_version_without_source_is_read_from_bytecode():
         "    return np.array(rows)\n",
         namespace,
     )
-    with pytest.raises(AssertionError, match="loop"):
+    with pytest.raises(AssertionError, match=r"must not loop in Python.*line 3 of hidden"):
         run_grade_cell(NOTEBOOK, "check_no_loops", compute_distances_no_loops=namespace["hidden"])
 
 
@@ -104,7 +104,7 @@ def test_no_loop_version_calling_a_loop_version_is_named():
         "    return compute_distances_one_loop(X_train, X_test)\n",
         namespace,
     )
-    with pytest.raises(AssertionError, match="calls compute_distances_one_loop, which loops"):
+    with pytest.raises(AssertionError, match=r"must not loop in Python.*of compute_distances_one_loop"):
         run_grade_cell(NOTEBOOK, "check_no_loops", compute_distances_no_loops=namespace["delegate"])
 
 
