@@ -132,7 +132,7 @@ def convolution_explorer(kernel: str = "Sobel x", stride: int = 1, padding: int 
     """Controls: a preset kernel (or a typed one), stride and padding; redraws input, kernel and output.
 
     The photo is matplotlib's portrait of Grace Hopper in gray, shrunk by `downscale`.
-    Returns the ipywidgets.VBox of `dlcourse.widgets.base.interactive_figure`.
+    Returns the ipywidgets box of `dlcourse.widgets.base.interactive_figure`.
     """
     import ipywidgets as widgets
 
@@ -191,7 +191,7 @@ def feature_map_explorer(weight: np.ndarray, bias: np.ndarray | None, images: np
     """A slider over `images` (N, H, W) or (N, C, H, W); shows `draw_feature_maps` for the chosen one.
 
     weight (F, C, KH, KW) and bias (F,) are a trained first conv layer's parameters
-    (e.g. `model.conv1.weight.detach().cpu().numpy()`). Returns the interactive_figure VBox.
+    (e.g. `model.conv1.weight.detach().cpu().numpy()`). Returns the interactive_figure box.
     """
     import ipywidgets as widgets
 

@@ -191,7 +191,7 @@ def toy_dataset(name: str = "moons") -> tuple[np.ndarray, np.ndarray]:
 def knn_widget(dataset: str = "moons", k: int = 5, metric: str = "L2"):
     """Sliders for k, the distance (L1/L2), the toy dataset and a query point; redraws the regions.
 
-    Returns the ipywidgets.VBox of `dlcourse.widgets.base.interactive_figure`.
+    Returns the ipywidgets box of `dlcourse.widgets.base.interactive_figure`.
     """
     import ipywidgets as widgets
 

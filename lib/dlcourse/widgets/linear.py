@@ -176,7 +176,7 @@ def linear_classifier_widget(W: np.ndarray | None = None, b: np.ndarray | None =
     """Nine sliders (w_c's two entries and b_c for each class c) that redraw `draw_linear`.
 
     W: (2, 3) and b: (3,) starting values (defaults DEFAULT_W, DEFAULT_B). Returns the
-    ipywidgets.VBox of `dlcourse.widgets.base.interactive_figure`.
+    ipywidgets box of `dlcourse.widgets.base.interactive_figure`.
     """
     import ipywidgets as widgets
 

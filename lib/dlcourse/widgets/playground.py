@@ -184,7 +184,7 @@ def draw_playground(
 def network_playground(dataset: str = "spirals"):
     """The widget: data set, hidden layers, width, activation, learning rate and steps as controls.
 
-    Returns an ipywidgets.VBox (see dlcourse.widgets.base.interactive_figure) with `.redraw()`.
+    Returns an ipywidgets box (see dlcourse.widgets.base.interactive_figure) with `.redraw()`.
     """
     import ipywidgets as widgets
 
