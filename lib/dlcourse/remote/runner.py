@@ -125,6 +125,7 @@ class NotebookRunner:
         self.broken: str | None = None             # why the student's process cannot go on
         self.restarts = 0
         self.partial: list[dict] = []              # what a cell printed before the student's process was lost
+        self.current = "setup"                     # the cell running now
         module = types.ModuleType(NOTEBOOK)
         sys.modules[NOTEBOOK] = module
         self.namespace = module.__dict__
@@ -192,6 +193,8 @@ class NotebookRunner:
             self.broken = f"after the student's process stopped in {lost}, it could not be started again ({error})"
 
     def _event(self, event: str) -> None:
+        if not event.startswith("cell "):
+            event = f"cell {self.current}: {event}"
         self.events.append(event)
         if self.tampered is None:
             self.tampered = event
@@ -211,6 +214,7 @@ class NotebookRunner:
     def run_cell(self, cell: dict) -> list[dict]:
         role, source, name = cell["role"], cell["source"], cell.get("name") or f"cell {cell['index']}"
         self.partial = []
+        self.current = name
         if self.broken is not None:
             return [_error("NotRun", [f"\x1b[0;31m✗ Not run: {self.broken}.\x1b[0m"])]
         self.connection.deadline = time.monotonic() + self.timeout

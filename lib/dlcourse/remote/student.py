@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     sock = socket.socket(fileno=args.fd)
     process = StudentProcess(sock)
-    install_audit_hook(tuple(args.protect), tuple(args.allow), process.events.append,
+    install_audit_hook(tuple(args.protect), tuple(args.allow), lambda event: process.events.append(event),
                        lambda filename: filename.startswith(STUDENT_PREFIX))
     process.serve()
 

@@ -26,6 +26,9 @@ _PROCESS_EVENTS = {"subprocess.Popen", "os.system", "os.fork", "os.forkpty", "os
                    "os.exec", "pty.spawn"}
 _NETWORK_EVENTS = {"socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg", "socket.getaddrinfo"}
 _SIGNAL_EVENTS = {"os.kill", "os.killpg", "signal.pthread_kill"}
+_PATH_EVENTS = {"os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.truncate", "os.link",
+                "os.symlink", "os.utime", "os.chflags", "os.setxattr", "os.removexattr", "shutil.rmtree",
+                "shutil.move", "shutil.copyfile", "shutil.copytree", "sqlite3.connect"}
 
 
 def _inside(path: str, roots: tuple[str, ...]) -> bool:
@@ -45,11 +48,12 @@ def install_audit_hook(protected: tuple[str, ...], allowed: tuple[str, ...], rep
     busy = threading.local()
 
     def by_the_submission() -> bool:
-        """Whether the first frame outside the standard library is the submission's own code."""
-        frame = sys._getframe(2)
+        """Whether the first frame outside this hook and the standard library is the submission's code."""
+        frame = sys._getframe(1)
         while frame is not None:
             filename = frame.f_code.co_filename
-            if not (filename.startswith("<frozen") or os.path.realpath(filename).startswith(stdlib)):
+            if filename != __file__ and not (filename.startswith("<frozen") or
+                                             os.path.realpath(filename).startswith(stdlib)):
                 return is_student_file(filename)
             frame = frame.f_back
         return False
@@ -63,13 +67,19 @@ def install_audit_hook(protected: tuple[str, ...], allowed: tuple[str, ...], rep
         finally:
             busy.active = False
 
+    def _refuse_course_path(path: str, verb: str) -> None:
+        full = os.path.realpath(path)
+        if _inside(full, protected) and not _inside(full, allowed):
+            report(f"tried to {verb} {path}, a file of the course")
+            raise PermissionError(f"{path}: the course's files are out of reach while a submission is graded")
+
     def _check(event: str, args: tuple) -> None:
         if event == "open" and isinstance(args[0], (str, bytes)):
-            path = os.fsdecode(args[0])
-            full = os.path.realpath(path)
-            if _inside(full, protected) and not _inside(full, allowed):
-                report(f"tried to open {path}, a file of the course")
-                raise PermissionError(f"{path}: the course's files cannot be read while a submission is graded")
+            _refuse_course_path(os.fsdecode(args[0]), "open")
+        elif event in _PATH_EVENTS:
+            for arg in args:
+                if isinstance(arg, (str, bytes, os.PathLike)):
+                    _refuse_course_path(os.fsdecode(arg), "change")
         elif event in _PROCESS_EVENTS or event in _NETWORK_EVENTS or event in _SIGNAL_EVENTS:
             what = ("start a process" if event in _PROCESS_EVENTS else
                     "use the network" if event in _NETWORK_EVENTS else "send a signal")
