@@ -454,6 +454,14 @@ def conv_im2col(x, w, b, conv_param, bias=True, swap=False):
     return out.reshape(N, F_, *(sizes[::-1] if swap else sizes))
 
 
+def test_im2col_returning_a_view_of_its_input_is_named():
+    def shortcut(x, kh, kw, p, stride):             # a 1x1 kernel: "the columns are just the pixels"
+        if (kh, kw, p, stride) == (1, 1, 0, 1):
+            return x.reshape(x.shape[0], x.shape[1], -1)
+        return im2col_offsets(x, kh, kw, p, stride)
+    fails("check_im2col", "returns a view of its input", im2col=shortcut)
+
+
 @pytest.mark.parametrize("mistake, match", [(dict(bias=False), "bias b is missing"),
                                             (dict(swap=True), "height and width are swapped in the final reshape")])
 def test_conv_forward_im2col_mistake_is_named(mistake, match):
@@ -543,6 +551,12 @@ def bilinear(image, out_h, out_w, align_corners, clamp=True, dtype=True):
 ])
 def test_bilinear_mistake_is_named(wrong, match):
     fails("check_bilinear_resize", match, bilinear_resize=wrong)
+
+
+def test_bilinear_returning_its_input_when_the_size_is_kept_is_named():
+    def shortcut(image, out_h, out_w, align_corners):
+        return image if image.shape[1:] == (out_h, out_w) else bilinear(image, out_h, out_w, align_corners)
+    fails("check_bilinear_resize", "returns a view of its input", bilinear_resize=shortcut)
 
 
 def interpolation_matrix(n_out, n_in, align_corners):
@@ -861,10 +875,17 @@ def small_cnn(pool=F.max_pool2d, relu=F.relu, fc_features=None, pool_first=False
 @pytest.mark.parametrize("wrong, match", [
     (small_cnn(pool=F.avg_pool2d), "AVERAGE pooling"),
     (small_cnn(relu=lambda h: h), "the ReLUs are missing"),
-    (small_cnn(fc_features=2 * 16 * 2 * 2), "do not hard-code it"),
+    (small_cnn(fc_features=2 * 16 * 2 * 2), "do not hard-code them"),
 ])
 def test_small_cnn_mistake_is_named(wrong, match):
     fails("check_small_cnn", match, SmallCNN=wrong)
+
+
+def test_small_cnn_with_ten_classes_hard_coded_is_named():
+    class TenClasses(small_cnn()):
+        def __init__(self, in_channels=1, num_classes=10, width=16, image_size=8):
+            super().__init__(in_channels, 10, width, image_size)
+    fails("check_small_cnn", "do not hard-code them", SmallCNN=TenClasses)
 
 
 def test_small_cnn_without_pooling_fails():
