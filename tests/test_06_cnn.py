@@ -84,7 +84,8 @@ def test_output_size_with_padding_on_one_side_is_named():
 
 
 def test_output_size_calling_the_given_helper_is_named():
-    fails("check_conv_output_size", "calls output_size", conv_output_size=lambda n, k, p=0, s=1: output_size(n, k, p, s))
+    fails("check_conv_output_size", "calls output_size",
+          conv_output_size=lambda n, k, p=0, s=1: output_size(n, k, p, s))
 
 
 def test_transposed_size_without_output_padding_is_named():
@@ -137,12 +138,13 @@ def conv_forward(x, w, b, conv_param, flip=False, start=None, zeros=None, swap=F
     (dict(cache_pad=True), "cache's x is not the x"),
 ])
 def test_conv_forward_mistake_is_named(mistake, match):
-    fails("check_conv_forward", match, conv_forward_naive=lambda x, w, b, param: conv_forward(x, w, b, param, **mistake))
+    fails("check_conv_forward", match,
+          conv_forward_naive=lambda x, w, b, param: conv_forward(x, w, b, param, **mistake))
 
 
 def test_conv_forward_without_bias_is_named():
     fails("check_conv_forward", "bias b is missing",
-          conv_forward_naive=lambda x, w, b, param: conv_forward(x, w, np.zeros_like(b), param)[:1] + ((x, w, b, param),))
+          conv_forward_naive=lambda x, w, b, param: (conv_forward(x, w, np.zeros_like(b), param)[0], (x, w, b, param)))
 
 
 def test_conv_forward_ignoring_the_stride_in_the_size_is_named():
@@ -153,7 +155,8 @@ def test_conv_forward_ignoring_the_stride_in_the_size_is_named():
 
 def test_conv_forward_calling_torch_is_named():
     def with_torch(x, w, b, conv_param):
-        out = F.conv2d(*(torch.from_numpy(a) for a in (x, w, b)), stride=conv_param["stride"], padding=conv_param["pad"])
+        out = F.conv2d(*(torch.from_numpy(a) for a in (x, w, b)), stride=conv_param["stride"],
+                       padding=conv_param["pad"])
         return out.numpy(), (x, w, b, conv_param)
     fails("check_conv_forward", "must be written by hand with NumPy", conv_forward_naive=with_torch)
 
@@ -357,7 +360,8 @@ def pool_backward(dout, cache, route="first", accumulate=True, zeros_like=np.zer
     (dict(zeros_like=lambda a: np.zeros(a.shape)), "has dtype float64, expected float32"),
 ])
 def test_max_pool_backward_mistake_is_named(mistake, match):
-    fails("check_max_pool_backward", match, max_pool_backward_naive=lambda dout, cache: pool_backward(dout, cache, **mistake))
+    fails("check_max_pool_backward", match,
+          max_pool_backward_naive=lambda dout, cache: pool_backward(dout, cache, **mistake))
 
 
 def test_max_pool_backward_with_autograd_is_named():
@@ -426,7 +430,8 @@ def im2col_loop_over_positions(x, kh, kw, p, stride):
     cols = np.empty((N, C * kh * kw, H_out * W_out), dtype=x.dtype)
     for i in range(H_out):
         for j in range(W_out):
-            cols[:, :, i * W_out + j] = x_pad[:, :, i * stride:i * stride + kh, j * stride:j * stride + kw].reshape(N, -1)
+            window = x_pad[:, :, i * stride:i * stride + kh, j * stride:j * stride + kw]
+            cols[:, :, i * W_out + j] = window.reshape(N, -1)
     return cols
 
 
@@ -787,7 +792,8 @@ def group_norm(x, gamma, beta, G, eps=1e-5, grouping="consecutive", ddof=0, eps_
     (dict(dtype=False), "has dtype float64, expected float32"),
 ])
 def test_group_norm_mistake_is_named(mistake, match):
-    fails("check_group_norm", match, group_norm_forward=lambda x, g, b, G, eps=1e-5: group_norm(x, g, b, G, eps, **mistake))
+    fails("check_group_norm", match,
+          group_norm_forward=lambda x, g, b, G, eps=1e-5: group_norm(x, g, b, G, eps, **mistake))
 
 
 def test_group_norm_calling_torch_is_named():
@@ -831,7 +837,8 @@ def test_param_count_mistake_is_named(wrong, match):
 
 
 @pytest.mark.parametrize("wrong, match", [
-    (lambda c_in, c_out, k, h, w, groups=1: 2 * c_out * h * w * (c_in // groups) * k * k, "multiply and the add separately"),
+    (lambda c_in, c_out, k, h, w, groups=1: 2 * c_out * h * w * (c_in // groups) * k * k,
+     "multiply and the add separately"),
     (lambda c_in, c_out, k, h, w, groups=1: c_out * h * h * (c_in // groups) * k * k, "out_h is used for both"),
     (lambda c_in, c_out, k, h, w, groups=1: c_out * h * w * c_in * k * k, "divide by groups"),
 ])
@@ -920,7 +927,8 @@ def test_small_cnn_with_module_layers_passes():
 
 
 # ------------------------------------------------------------------------ ResidualBlock
-def residual_block(mode="right", bias=False, shortcut_bn=True, projection_if=lambda s, c_in, c_out: s != 1 or c_in != c_out):
+def residual_block(mode="right", bias=False, shortcut_bn=True,
+                   projection_if=lambda s, c_in, c_out: s != 1 or c_in != c_out):
     class Block(nn.Module):
         def __init__(self, in_channels, out_channels, stride=1):
             super().__init__()
