@@ -464,7 +464,7 @@ def test_im2col_returning_a_view_of_its_input_is_named():
         if (kh, kw, p, stride) == (1, 1, 0, 1):
             return x.reshape(x.shape[0], x.shape[1], -1)
         return im2col_offsets(x, kh, kw, p, stride)
-    fails("check_im2col", "returns a view of its input", im2col=shortcut)
+    fails("check_im2col", "returns a view of its argument", im2col=shortcut)
 
 
 @pytest.mark.parametrize("mistake, match", [(dict(bias=False), "bias b is missing"),
@@ -561,7 +561,7 @@ def test_bilinear_mistake_is_named(wrong, match):
 def test_bilinear_returning_its_input_when_the_size_is_kept_is_named():
     def shortcut(image, out_h, out_w, align_corners):
         return image if image.shape[1:] == (out_h, out_w) else bilinear(image, out_h, out_w, align_corners)
-    fails("check_bilinear_resize", "returns a view of its input", bilinear_resize=shortcut)
+    fails("check_bilinear_resize", "returns a view of its argument", bilinear_resize=shortcut)
 
 
 def interpolation_matrix(n_out, n_in, align_corners):
