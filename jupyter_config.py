@@ -49,6 +49,15 @@ c.Autograde.autograde_preprocessors = [SandboxedExecute, ClearMetadataPreprocess
                                        AssignLatePenalties, CheckCellMetadata]
 c.SandboxedExecute.cell_timeout = 120
 
+# Feedback pages show each check's result and message, never a hidden test's code, and draw
+# their math as MathML (`dlcourse feedback` also drops the page's MathJax link): see
+# lib/dlcourse/feedback.py.
+from dlcourse.feedback import MathToMathML  # noqa: E402
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbgrader.preprocessors import ClearHiddenTests, GetGrades  # noqa: E402
+
+c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, ClearHiddenTests, MathToMathML]
+
 # A student who deletes a grade cell gets it back instead of "needs manual grading" forever.
 c.OverwriteCells.add_missing_cells = True
 

@@ -104,7 +104,7 @@ def _class(root: Path, solution: dict, release: dict, port: int) -> dict[str, ob
                                     "get_ipython().ast_transformers.append(Swallow())\n"),
         "writes_gradebook": _with_answer(solution, "one_hot", WRONG_ONE_HOT +
                                          "import glob, os, sqlite3\n"
-                                         f"for path in glob.glob('/**/gradebook.db', recursive=True) + ['{gradebook}',"
+                                         f"for path in glob.glob('../../**/gradebook.db', recursive=True) + ['{gradebook}',"
                                          " os.path.expanduser('~/gradebook.db'), '../gradebook.db', '../../gradebook.db']:\n"
                                          "    try:\n        db = sqlite3.connect(path); db.execute("
                                          "'UPDATE grade SET auto_score = 1000'); db.commit()\n"

@@ -5,6 +5,7 @@
     dlcourse build [ASSIGNMENT...]  regenerate course/ from solutions/
     dlcourse check                  course/ is what solutions/ generates, and clean
     dlcourse grade [ASSIGNMENT]     autograde submitted/, write grades.csv
+    dlcourse feedback [ASSIGNMENT]  feedback pages for the graded submissions
     dlcourse bench [ASSIGNMENT...]  time each solution notebook, cell by cell
     dlcourse nbgrader ARGS...       any nbgrader command, with the course config
     dlcourse test [PYTEST ARGS...]  the whole test suite
@@ -99,6 +100,18 @@ def _grade(root: Path, args) -> int:
     return 1 if any(o.status != "graded" for o in outcomes) else 0
 
 
+def _feedback(root: Path, args) -> int:
+    from .feedback import offline_pages
+
+    command = [sys.executable, "-m", "nbgrader", "generate_feedback", *([args.assignment] if args.assignment else []),
+               "--force", *(f"--student={s}" for s in args.student or [])]
+    code = subprocess.call(command, cwd=root, env=course.jupyter_env(root))
+    pages = offline_pages(root / "feedback")
+    print(f"feedback pages in {root / 'feedback'} ({pages} written); hand them back with "
+          "`dlcourse nbgrader release_feedback ASSIGNMENT` or as files")
+    return code
+
+
 def _bench(root: Path, args) -> int:
     timings = bench.bench(root, args.assignments or None)
     print(bench.report(timings))
@@ -143,6 +156,10 @@ def parser() -> argparse.ArgumentParser:
     grade.add_argument("--memory-mb", type=int, default=8192, help="memory limit per submission (0: none)")
     grade.add_argument("--csv", help="where to write the grades (default: grades.csv)")
     grade.set_defaults(run=_grade)
+    feedback = commands.add_parser("feedback", help="write feedback pages (no hidden tests, math offline)")
+    feedback.add_argument("assignment", nargs="?", help="one assignment (default: all)")
+    feedback.add_argument("--student", action="append", help="only this student (repeatable)")
+    feedback.set_defaults(run=_feedback)
     timing = commands.add_parser("bench", help="time each solution notebook (budget: 90 s)")
     timing.add_argument("assignments", nargs="*", help="assignment folders (default: all)")
     timing.set_defaults(run=_bench)

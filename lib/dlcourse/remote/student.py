@@ -127,7 +127,8 @@ class StudentProcess:
 
     def do_measure(self, kind: str, target: Any, args: tuple, kwargs: dict, context: dict) -> dict:
         """Run a measurement of dlcourse.testing.behaviour here, where the student's code is."""
-        measure = {"count_lines": behaviour.count_lines, "torch_calls": behaviour.torch_calls}[kind]
+        measure = {"count_lines": behaviour.count_lines, "torch_calls": behaviour.torch_calls,
+                   "shared_inputs": behaviour.shared_inputs}[kind]
         with self._context(context):
             result, data = measure(target, *args, **kwargs)
         data = dict(data) if kind == "count_lines" else data
