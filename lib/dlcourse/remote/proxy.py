@@ -103,8 +103,9 @@ class StudentConnection:
             self.apply_state(kwargs[key], state)
         return self.decode(reply["result"])
 
-    def measure(self, kind: str, target: Any, args: tuple, kwargs: dict) -> tuple[Any, Any]:
-        reply = self.request("measure", kind, target, args, kwargs, self.context())
+    def measure(self, kind: str, target: Any, args: tuple, kwargs: dict, options: dict | None = None
+                ) -> tuple[Any, Any]:
+        reply = self.request("measure", kind, target, args, kwargs, options or {}, self.context())
         return self.decode(reply["result"]), self.decode(reply["data"])
 
     # ------------------------------------------------------------------ helpers
@@ -115,6 +116,9 @@ class StudentConnection:
     @staticmethod
     def _exception(value: Any) -> BaseException:
         type_name, module, message, lines = value
+        if (module, type_name) == ("dlcourse.testing.checks", "CheckFailed"):  # a check inside a callback
+            from dlcourse.testing import CheckFailed
+            return CheckFailed(str(message))
         kind = getattr(builtins, str(type_name), None) if module == "builtins" else None
         if isinstance(kind, type) and issubclass(kind, Exception) and kind is not StopAsyncIteration:
             try:

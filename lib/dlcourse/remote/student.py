@@ -125,10 +125,13 @@ class StudentProcess:
         with self._context(context):
             return export(getattr(target, name)(*args), self.handles)
 
-    def do_measure(self, kind: str, target: Any, args: tuple, kwargs: dict, context: dict) -> dict:
+    def do_measure(self, kind: str, target: Any, args: tuple, kwargs: dict, options: dict, context: dict) -> dict:
         """Run a measurement of dlcourse.testing.behaviour here, where the student's code is."""
-        measure = {"count_lines": behaviour.count_lines, "torch_calls": behaviour.torch_calls,
-                   "shared_inputs": behaviour.shared_inputs}[kind]
+        if kind == "library_calls":
+            def measure(function, *a, **k):
+                return behaviour.library_calls(options["packages"], function, *a, **k)
+        else:
+            measure = {"count_lines": behaviour.count_lines, "shared_inputs": behaviour.shared_inputs}[kind]
         with self._context(context):
             result, data = measure(target, *args, **kwargs)
         data = dict(data) if kind == "count_lines" else data
