@@ -120,3 +120,11 @@ def test_widget_redraws_in_about_a_second():
     start = time.perf_counter()
     widget.redraw()
     assert time.perf_counter() - start < 3.0  # about 0.3 s on an idle laptop; generous: the test machine is shared
+
+
+def test_figure_fits_a_1366_px_screen_beside_the_control_column_and_the_plane_is_to_scale():
+    widget = playground.network_playground()
+    width, height = widget.figure.get_size_inches() * widget.figure.dpi
+    assert width + 380 + 120 <= 1366 and height <= 768 - 250  # controls at most 380 px; lab margins ~120 px
+    regions_ax = widget.figure.axes[0]
+    assert regions_ax.get_aspect() == 1.0  # one unit of x1 is as long as one unit of x2
