@@ -117,9 +117,9 @@ def test_widget_builds_headless_and_every_control_changes_the_drawing():
 
 def test_widget_redraws_in_about_a_second():
     widget = playground.network_playground()
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time, not wall time: on a shared machine the wall clock measures the others
     widget.redraw()
-    assert time.perf_counter() - start < 3.0  # about 0.3 s on an idle laptop; generous: the test machine is shared
+    assert time.process_time() - start < 3.0  # about 0.3 s on an idle laptop
 
 
 def test_figure_fits_a_1366_px_screen_beside_the_control_column_and_the_plane_is_to_scale():
