@@ -427,7 +427,6 @@ def test_regression_loss_that_changes_pred_in_place_is_named() -> None:
 def make_two_layer_net(*, reg_grad=2.0, reg_loss=1.0, regularize_biases=False, relu_mask="x>0", use_self=True,
                        probabilities=False, keep_grads=False, update_params=False, torch_grads=False):
     """A two-layer net written from scratch; each keyword switches in one mistake."""
-    import types
 
     def affine_forward_broken(x, w, b):  # a wrong layer of the student's own (outside the net)
         return x.reshape(len(x), -1) @ w, (x, w, b)
@@ -441,8 +440,7 @@ def make_two_layer_net(*, reg_grad=2.0, reg_loss=1.0, regularize_biases=False, r
                            "b2": np.zeros(num_classes)}
             self.reg = reg
             self.kept = None
-            layers = types.SimpleNamespace(affine_forward=affine_forward_broken)
-            self.affine_forward = layers.affine_forward  # the student's (wrong) layer, swapped out by the check
+            self.affine_forward = affine_forward_broken  # the student's (wrong) layer, swapped out by the check
             self.affine_backward = self.relu_forward = self.relu_backward = self.softmax_loss = None
 
         def loss(self, X, y=None):
