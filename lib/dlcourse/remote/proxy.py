@@ -16,6 +16,7 @@ import io
 import random
 import socket
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -93,7 +94,8 @@ class StudentConnection:
         sent = None
         if digest != self._sent_rng:
             sent, self._sent_rng = states, digest
-        return {"grad": torch.is_grad_enabled(), "rng": sent}
+        shareable = [f for f in warnings.filters if getattr(f[2], "__module__", "") != NOTEBOOK]
+        return {"grad": torch.is_grad_enabled(), "rng": sent, "errstate": np.geterr(), "warnings": shareable}
 
     def call(self, target: Remote, args: tuple, kwargs: dict) -> Any:
         reply = self.request("call", target, args, kwargs, self.context())
