@@ -60,13 +60,27 @@ def _doctor(root: Path, _args) -> int:
     return 1 if problems else 0
 
 
+LAB_HELP = """\
+Starts JupyterLab on the course with its configuration (jupyter_config.py), opened on the
+start page course/README.md. Every other option goes to JupyterLab unchanged, e.g.:
+
+  --no-browser                    do not open a browser (print the URL instead)
+  --port=8890                     another port than 8888
+  --IdentityProvider.token=TOKEN  a fixed login token (or "" for none, on a laptop only)
+  --ip=0.0.0.0                    listen on every network interface (set a token!)
+
+A student's lab hides nbgrader's instructor panels (Create Assignment, Formgrader, Courses);
+--instructor shows them.
+"""
+
+
 def _lab(root: Path, args) -> int:
     (root / "exchange").mkdir(exist_ok=True)  # nbgrader's exchange (jupyter_config.py), git-ignored
     command = [sys.executable, "-m", "jupyterlab", *args.passthrough]
     if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in command:
         print("dlcourse lab: running as root (a container?), so starting JupyterLab with --allow-root")
         command.append("--allow-root")
-    return subprocess.call(command, cwd=root, env=course.jupyter_env(root))
+    return subprocess.call(command, cwd=root, env=course.jupyter_env(root, instructor=args.instructor))
 
 
 def _progress(verb: str):
@@ -141,7 +155,9 @@ def parser() -> argparse.ArgumentParser:
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = top.add_subparsers(dest="command", required=True)
     commands.add_parser("doctor", help="check the installation, config, device and data").set_defaults(run=_doctor)
-    lab = commands.add_parser("lab", help="start JupyterLab on the course (other arguments go to it)")
+    lab = commands.add_parser("lab", help="start JupyterLab on the course (other arguments go to it)",
+                              description=LAB_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    lab.add_argument("--instructor", action="store_true", help="show nbgrader's instructor panels")
     lab.set_defaults(run=_lab, passthrough_to="jupyter lab")
     build = commands.add_parser("build", help="regenerate course/ from solutions/")
     build.add_argument("assignments", nargs="*", help="assignment folders (default: all)")

@@ -20,6 +20,7 @@ CONFIG_NAME = "jupyter_config.py"
 SOURCE_DIR = "solutions"
 RELEASE_DIR = "course"
 LEAK_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+START_PAGE = "README.md"  # course/README.md: the students' start page, written by hand (not generated)
 
 
 class CourseError(RuntimeError):
@@ -46,16 +47,21 @@ def find_root(start: Path | None = None) -> Path:
 CONFIG_EXTRA = Path(__file__).parent / "config"  # holds an empty nbgrader_config.py (see there)
 
 
-def jupyter_env(root: Path) -> dict[str, str]:
+STUDENT_LAB = CONFIG_EXTRA / "student"  # labconfig/page_config.json: no instructor panels
+
+
+def jupyter_env(root: Path, instructor: bool = True) -> dict[str, str]:
     """A copy of os.environ with the course root first on JUPYTER_CONFIG_PATH.
 
     The folder of this Python's scripts goes first on PATH: nbgrader calls `alembic` by name,
-    and an environment used without activating it would not find it.
+    and an environment used without activating it would not find it. instructor=False: a
+    student's lab, without nbgrader's instructor panels.
     """
     env = dict(os.environ)
     scripts = str(Path(sys.executable).parent)
     env["PATH"] = os.pathsep.join([scripts, env.get("PATH", "")])
-    paths = [str(root), str(CONFIG_EXTRA)] + [p for p in env.get("JUPYTER_CONFIG_PATH", "").split(os.pathsep) if p]
+    extra = [str(CONFIG_EXTRA)] + ([] if instructor else [str(STUDENT_LAB)])
+    paths = [str(root), *extra] + [p for p in env.get("JUPYTER_CONFIG_PATH", "").split(os.pathsep) if p]
     env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(dict.fromkeys(paths))
     return env
 
@@ -200,6 +206,7 @@ def _compare_trees(fresh: Path, committed: Path) -> list[str]:
     fresh_files = {p.relative_to(fresh) for p in fresh.rglob("*") if p.is_file()}
     committed_files = {p.relative_to(committed) for p in committed.rglob("*")
                        if p.is_file() and ".ipynb_checkpoints" not in p.parts} if committed.is_dir() else set()
+    committed_files.discard(Path(START_PAGE))
     for rel in sorted(fresh_files - committed_files):
         problems.append(f"{RELEASE_DIR}/{rel}: missing; run `dlcourse build {rel.parts[0]}`")
     for rel in sorted(committed_files - fresh_files):
