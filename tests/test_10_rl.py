@@ -721,5 +721,5 @@ def test_reinforce_with_torch_distributions_passes():
         policy_loss.backward()
         value_loss.backward()
         optimizer.step()
-        return float(policy_loss), float(value_loss)
+        return policy_loss.item(), value_loss.item()
     run("check_reinforce_update", reinforce_update=with_categorical)
