@@ -127,6 +127,9 @@ def _feedback(root: Path, args) -> int:
 
 
 def _bench(root: Path, args) -> int:
+    if args.grading:
+        bench.grading_throughput(root, args.grading, args.workers or [1, 2])
+        return 0
     timings = bench.bench(root, args.assignments or None)
     print(bench.report(timings))
     return 1 if any(t.seconds > bench.BUDGET_SECONDS for t in timings) else 0
@@ -178,6 +181,9 @@ def parser() -> argparse.ArgumentParser:
     feedback.set_defaults(run=_feedback)
     timing = commands.add_parser("bench", help="time each solution notebook (budget: 90 s)")
     timing.add_argument("assignments", nargs="*", help="assignment folders (default: all)")
+    timing.add_argument("--grading", type=int, metavar="COPIES",
+                        help="instead: grade COPIES copies of 00_primer's solution, report submissions per minute")
+    timing.add_argument("--workers", type=int, action="append", help="with --grading: worker counts (default 1 and 2)")
     timing.set_defaults(run=_bench)
     nbgrader = commands.add_parser("nbgrader", help="run nbgrader with the course config", add_help=False)
     nbgrader.set_defaults(run=_nbgrader, passthrough_to="nbgrader")
