@@ -146,7 +146,7 @@ def _test(root: Path, args) -> int:
     paths = [] if chose_paths else ["tests", course.SOURCE_DIR]
     command = [sys.executable, "-m", "pytest", "-n", workers, "--dist", "loadgroup", "--nbval-lax",
                "--nbval-cell-timeout=180", "-p", "no:cacheprovider", *paths, *args.passthrough]
-    env = {**course.jupyter_env(root), "MPLBACKEND": "Agg"}
+    env = {**course.jupyter_env(root), "MPLBACKEND": "Agg", "DLCOURSE_QUICK": "1"}  # experiments at their reduced size
     # One thread per process: with one test worker per core, more threads only fight (torch
     # slows down many times over when its threads outnumber the free cores).
     env.setdefault("OMP_NUM_THREADS", "1")
