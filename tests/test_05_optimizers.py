@@ -448,9 +448,3 @@ def test_schedules_written_with_numpy_or_other_formulas_pass():
            inverse_sqrt_decay=lambda t, lr: lr * (t + 1) ** -0.5,
            inverse_time_decay=lambda t, lr, k: np.float64(lr) / np.float64(1 + k * t))
 
-
-def count_wrong_and_valid_versions() -> tuple[int, int]:
-    """(wrong versions, valid alternatives) held by this file, for the report."""
-    wrong = 5 + 5 + 4 + 4 + 6 + 8 + 8 + 4 + len(SCHEDULE_MISTAKES)
-    valid = 1 + 3 + 2 + 1 + 1 + 1 + 6
-    return wrong, valid
