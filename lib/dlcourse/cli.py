@@ -50,7 +50,9 @@ def _doctor(root: Path, _args) -> int:
     from .data import dataset_status
     for name, status in dataset_status().items():
         print(f"data          {name:<10} {status}")
-    problems += course.check(root)
+    from .sandbox import unavailable_reason
+    print(f"sandbox       {unavailable_reason() or 'bubblewrap: submissions are graded in a sandbox'}")
+    problems += course.check(root, progress=_progress("checking"))
     for problem in problems:
         print(f"PROBLEM: {problem}")
     print("all good" if not problems else f"{len(problems)} problem(s)")
@@ -66,14 +68,18 @@ def _lab(root: Path, args) -> int:
     return subprocess.call(command, cwd=root, env=course.jupyter_env(root))
 
 
+def _progress(verb: str):
+    return lambda name: print(f"{verb} {name} ...", flush=True)
+
+
 def _build(root: Path, args) -> int:
-    for name in course.build(root, args.assignments or None):
+    for name in course.build(root, args.assignments or None, progress=_progress("building")):
         print(f"built {course.RELEASE_DIR}/{name}/ from {course.SOURCE_DIR}/{name}/")
     return 0
 
 
 def _check(root: Path, _args) -> int:
-    problems = course.check(root)
+    problems = course.check(root, progress=_progress("checking"))
     for problem in problems:
         print(problem)
     print("course/ is up to date and clean" if not problems else f"{len(problems)} problem(s)")
@@ -84,9 +90,12 @@ def _grade(root: Path, args) -> int:
     outcomes = grading.grade(
         root, args.assignment, args.student or None, workers=args.workers, cell_timeout=args.timeout,
         submission_timeout=args.submission_timeout, memory_mb=args.memory_mb,
-        csv_path=Path(args.csv).resolve() if args.csv else None)
-    print(grading.report(outcomes))
-    print(f"grades written to {args.csv or root / 'grades.csv'}")
+        csv_path=Path(args.csv).resolve() if args.csv else None, progress=lambda text: print(text, flush=True))
+    counts = {status: sum(o.status == status for o in outcomes) for status in dict.fromkeys(o.status for o in outcomes)}
+    print(", ".join(f"{n} {status}" for status, n in counts.items()) + f"; grades written to {args.csv or root / 'grades.csv'}")
+    from .sandbox import unavailable_reason
+    if unavailable_reason():
+        print(f"warning: {unavailable_reason()}")
     return 1 if any(o.status != "graded" for o in outcomes) else 0
 
 

@@ -33,6 +33,10 @@ from dlcourse.testing.checks import CheckFailed, _fail
 
 Line = tuple[str, int, str]  # (file name, line number, function name)
 
+# Set by the autograder's grading process, where the student's code runs in another process:
+# (kind, function, args, kwargs) -> (result, measured data), measured where the code runs.
+measure_elsewhere: Callable[[str, Callable, tuple, dict], tuple[Any, Any]] | None = None
+
 
 @lru_cache(maxsize=None)
 def _library_prefixes() -> tuple[str, ...]:
@@ -57,6 +61,9 @@ def count_lines(function: Callable, *args: Any, **kwargs: Any) -> tuple[Any, Cou
     Returns (the result, Counter of (file, line, function name) -> times executed). Library
     code is not counted; user code it calls back (a function handed to np.vectorize) is.
     """
+    if measure_elsewhere is not None:
+        result, data = measure_elsewhere("count_lines", function, args, kwargs)
+        return result, Counter(data)
     counts: Counter = Counter()
 
     def trace_lines(frame, event, _arg):
@@ -144,6 +151,8 @@ def torch_calls(function: Callable, *args: Any, **kwargs: Any) -> tuple[Any, lis
 
     Only calls made from outside torch are listed (torch's own internals are not).
     """
+    if measure_elsewhere is not None:
+        return measure_elsewhere("torch_calls", function, args, kwargs)
     torch_prefix = os.path.dirname(torch.__file__) + os.sep
     used: list[str] = []
 
