@@ -138,7 +138,8 @@ def draw_activation_stats(fig, layers: list[np.ndarray], title: str = "") -> Non
         if panel == 0:
             ax.set_ylabel("count")
     fig.subplots_adjust(left=0.08, right=0.98, top=0.92, bottom=0.16)
-    fig.text(0.5, 0.02, "activation value (each panel has its own x range; exact zeros, e.g. of ReLU, are counted, not drawn)", ha="center", fontsize=8)
+    fig.text(0.5, 0.02, "activation value (each panel has its own x range; exact zeros, e.g. of ReLU, are "
+             "counted, not drawn)", ha="center", fontsize=8)
 
 
 def activation_stats_widget(
