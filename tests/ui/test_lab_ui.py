@@ -362,7 +362,9 @@ def test_a_failed_check_leads_with_the_named_mistake(page, lab):
                    message=f"cell {index} to run")
         notebook.wait_kernel_idle()
     shown = "\n".join(notebook.output_texts(check))
-    notebook.cell(check).screenshot(path=_artifact("student", "failed-check"))
+    output = notebook.cell(check).locator(".jp-OutputArea").first
+    output.scroll_into_view_if_needed()
+    output.screenshot(path=_artifact("student", "failed-check"))
     lines = [line for line in shown.splitlines() if line.strip()]
     failure = next((i for i, line in enumerate(lines) if line.startswith("✗")), None)
     assert failure is not None, f"no ✗ line in the failed check's output:\n{shown}"
