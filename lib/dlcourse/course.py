@@ -10,6 +10,7 @@ from __future__ import annotations
 import filecmp
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -236,6 +237,31 @@ def _differing_cells(fresh: Path, committed: Path) -> str:
     return f" ({', '.join(names)})" if names else " (notebook metadata)"
 
 
+_CHECKS_PASSED = re.compile(r"checks_passed\(\s*([0-9.]+)")
+
+
+def _source_rules(where: Path, cells: list[dict]) -> list[str]:
+    """What every source notebook keeps to: a locked setup cell; each check cell announces its points."""
+    problems = []
+    code = [c for c in cells if c.get("cell_type") == "code"]
+    if code and not code[0].get("metadata", {}).get("nbgrader", {}).get("locked"):
+        problems.append(f"{where}: the first code cell (setup) is not locked; give it nbgrader metadata "
+                        "locked=True, grade_id 'setup', so that grading uses the course's imports")
+    for index, cell in enumerate(cells):
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.get("cell_type") != "code" or not meta.get("grade"):
+            continue
+        visible = "".join(cell.get("source", "")).split("### BEGIN HIDDEN TESTS")[0]
+        announced = _CHECKS_PASSED.findall(visible)
+        if not announced:
+            problems.append(f"{where}: {_cell_name(cell, index)} does not end its visible checks with "
+                            f"checks_passed({meta.get('points', '?')})")
+        elif float(announced[-1]) != float(meta.get("points", 0)):
+            problems.append(f"{where}: {_cell_name(cell, index)} announces checks_passed({announced[-1]}) "
+                            f"but is worth {meta.get('points')} points")
+    return problems
+
+
 def _notebook_problems(root: Path, notebook: Path) -> list[str]:
     where = notebook.relative_to(root)
     try:
@@ -259,6 +285,8 @@ def _notebook_problems(root: Path, notebook: Path) -> list[str]:
             seen.add(grade_id)
         if meta.get("grade") and not meta.get("points"):
             problems.append(f"{where}: {name} is a grade cell without points")
+    if not released:
+        problems += _source_rules(where, cells)
     if with_outputs:
         problems.append(f"{where}: {len(with_outputs)} cell(s) have outputs (cells {', '.join(with_outputs[:8])}"
                         f"{', ...' if len(with_outputs) > 8 else ''}); clear them all with "
