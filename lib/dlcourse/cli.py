@@ -6,6 +6,8 @@
     dlcourse check                  course/ is what solutions/ generates, and clean
     dlcourse grade [ASSIGNMENT]     autograde submitted/, write grades.csv
     dlcourse feedback [ASSIGNMENT]  feedback pages for the graded submissions
+    dlcourse report [ASSIGNMENT]    what the class got wrong, grade cell by grade cell (reports/)
+    dlcourse hub                    the class's JupyterHub, for a trial on 127.0.0.1
     dlcourse bench [ASSIGNMENT...]  time each solution notebook, cell by cell
     dlcourse nbgrader ARGS...       any nbgrader command, with the course config
     dlcourse test [PYTEST ARGS...]  the whole test suite
@@ -126,6 +128,20 @@ def _feedback(root: Path, args) -> int:
     return code
 
 
+def _report(root: Path, args) -> int:
+    from . import report
+
+    for page, table in report.write_reports(root, args.assignment):
+        print(f"wrote {page} and {table}")
+    return 0
+
+
+def _hub(root: Path, args) -> int:
+    from . import hub
+
+    return hub.run_trial(root, args)
+
+
 def _bench(root: Path, args) -> int:
     if args.grading:
         bench.grading_throughput(root, args.grading, args.workers or [1, 2])
@@ -179,6 +195,22 @@ def parser() -> argparse.ArgumentParser:
     feedback.add_argument("assignment", nargs="?", help="one assignment (default: all)")
     feedback.add_argument("--student", action="append", help="only this student (repeatable)")
     feedback.set_defaults(run=_feedback)
+    summary = commands.add_parser("report", help="what the class got wrong, per grade cell (HTML page and CSV)")
+    summary.add_argument("assignment", nargs="?", help="one assignment (default: every graded one)")
+    summary.set_defaults(run=_report)
+    server = commands.add_parser("hub", help="the class's JupyterHub on 127.0.0.1, for a trial (Ctrl-C stops it)")
+    server.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default 8000)")
+    server.add_argument("--instructor", action="append", help="an instructor's user name (repeatable)")
+    server.add_argument("--student", action="append", help="a student's user name (repeatable)")
+    server.add_argument("--state", help="keep the hub's database and the trial homes here (default: removed at stop)")
+    server.add_argument("--exchange", help="nbgrader's exchange folder (default: exchange/ in the course)")
+    server.add_argument("--system-users", action="store_true",
+                        help="run each server as the system account of that name (root only), as on a class server")
+    server.add_argument("--course-account", help="the hub user whose server holds the course folder and the formgrader "
+                        "(default grader-dlcourse; with --system-users, the account that owns the course folder)")
+    server.add_argument("--install-proxy", action="store_true",
+                        help="instead: install configurable-http-proxy with npm into this environment (online, once)")
+    server.set_defaults(run=_hub)
     timing = commands.add_parser("bench", help="time each solution notebook (budget: 90 s)")
     timing.add_argument("assignments", nargs="*", help="assignment folders (default: all)")
     timing.add_argument("--grading", type=int, metavar="COPIES",
