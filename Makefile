@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PROXY := $(VENV)/hub-proxy/node_modules/.bin/configurable-http-proxy
 
-.PHONY: lab test course check grade doctor clean
+.PHONY: lab test course check grade doctor hub clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,7 +15,11 @@ $(STAMP): pyproject.toml
 lab: $(STAMP)
 	$(BIN)/dlcourse lab
 
-test: $(STAMP)
+# JupyterHub's proxy, from the npm registry (online, once); without npm the hub tests skip.
+$(PROXY): | $(STAMP)
+	-$(BIN)/dlcourse hub --install-proxy
+
+test: $(STAMP) $(PROXY)
 	$(BIN)/dlcourse test
 
 course: $(STAMP)
@@ -25,6 +30,9 @@ check: $(STAMP)
 
 grade: $(STAMP)
 	$(BIN)/dlcourse grade --workers 2
+
+hub: $(STAMP) $(PROXY)
+	$(BIN)/dlcourse hub
 
 doctor: $(STAMP)
 	$(BIN)/dlcourse doctor

@@ -218,7 +218,7 @@ def _as(server: dict, user: str, command: list[str], cwd: Path | None = None,
 
 
 def _can_read(server: dict, user: str, path: Path) -> bool:
-    code = f"import os, sys; p = {str(path)!r}; os.listdir(p) if os.path.isdir(p) else open(p).read()"
+    code = f"import os, sys; p = {str(path)!r}; os.listdir(p) if os.path.isdir(p) else open(p, 'rb').read()"
     result = _as(server, user, [sys.executable, "-c", code], timeout=60)
     assert result.returncode == 0 or "PermissionError" in result.stderr, result.stderr
     return result.returncode == 0
