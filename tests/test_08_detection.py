@@ -625,12 +625,22 @@ def test_smooth_l1_without_gradient_is_named(solution):
           smooth_l1_loss=lambda p, t, beta=1.0: right(p.detach(), t, beta))
 
 
-def test_smooth_l1_with_clamp_passes():
+@pytest.mark.parametrize("gradient, match", [
+    (lambda d, beta=1.0: d, "not capped"),
+    (lambda d, beta=1.0: torch.where(d.abs() < beta, d, torch.sign(d)), r"d / beta \(the derivative"),
+    (lambda d, beta=1.0: torch.where(d.abs() < beta, d, beta * torch.sign(d)), "Huber convention"),
+])
+def test_smooth_l1_gradient_mistakes_are_named(gradient, match):
+    fails("check_smooth_l1_loss", match, smooth_l1_gradient=gradient)
+
+
+def test_smooth_l1_and_its_gradient_with_clamp_pass():
     def clamped(prediction, target, beta=1.0):
         d = (prediction - target).abs()
         inner = d.clamp(max=beta)
         return inner ** 2 / (2 * beta) + (d - inner)
-    run("check_smooth_l1_loss", smooth_l1_loss=clamped)
+    run("check_smooth_l1_loss", smooth_l1_loss=clamped,
+        smooth_l1_gradient=lambda d, beta=1.0: (d / beta).clamp(-1.0, 1.0))
 
 
 def focal_variant(*, alpha_t=True, focus="right", modulate=True, naive=False):

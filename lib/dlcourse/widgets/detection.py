@@ -146,7 +146,7 @@ def detection_explorer(images: np.ndarray, candidates: Sequence[Any], ground_tru
         draw_boxes(images[index], boxes, labels=labels, scores=scores, class_names=class_names, ax=ax,
                    color="tab:orange", title="")
         truth = ", ".join(class_names[int(label)] for label in ground_truths[index][1])
-        ax.set_title(f"{len(boxes)} detections kept (truth, green: {truth})\n"
+        ax.set_title(f"{len(boxes)} detection{'' if len(boxes) == 1 else 's'} kept (truth, green: {truth})\n"
                      f"score > {score_threshold:.2f}, NMS IoU {iou_threshold:.2f}: image mAP@0.5 = {value:.3f}",
                      fontsize=10)
 
