@@ -9,8 +9,6 @@ must learn to ignore them; they are background in the segmentation masks).
 
 from __future__ import annotations
 
-from typing import Sequence
-
 import numpy as np
 from sklearn import datasets
 
@@ -65,19 +63,8 @@ def _add_clutter(image: np.ndarray, boxes: list[np.ndarray], count: int, rng: np
                 break
 
 
-def _class_probabilities(values: Sequence[float] | None, num_classes: int) -> np.ndarray | None:
-    if values is None:
-        return None
-    probabilities = np.asarray(values, dtype=np.float64)
-    if probabilities.shape != (num_classes,) or (probabilities < 0).any() or probabilities.sum() <= 0:
-        raise ValueError(f"class_probabilities needs {num_classes} non-negative numbers (one per class), "
-                         f"got {list(values)}")
-    return probabilities / probabilities.sum()
-
-
 def _render(num_images: int, size: int, max_objects: int, seed: int, objects: str, noise: float,
-            clutter: int, class_probabilities: Sequence[float] | None = None,
-            ) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray], np.ndarray, list[str]]:
+            clutter: int) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray], np.ndarray, list[str]]:
     """Images, boxes, labels, masks (N, size, size) int64 (0 background, k + 1 for class k), class names."""
     if objects not in ("shapes", "digits"):
         raise ValueError(f"objects must be 'shapes' or 'digits', got {objects!r}")
@@ -86,7 +73,6 @@ def _render(num_images: int, size: int, max_objects: int, seed: int, objects: st
     rng = np.random.default_rng(seed)
     digits = datasets.load_digits() if objects == "digits" else None
     class_names = SHAPE_NAMES if digits is None else DIGIT_NAMES
-    probabilities = _class_probabilities(class_probabilities, len(class_names))
     images = np.clip(rng.normal(0.0, noise, size=(num_images, size, size)), 0.0, 1.0).astype(np.float32)
     masks = np.zeros((num_images, size, size), dtype=np.int64)
     all_boxes, all_labels = [], []
@@ -102,14 +88,10 @@ def _render(num_images: int, size: int, max_objects: int, seed: int, objects: st
             else:
                 continue
             if digits is None:
-                label = int(rng.integers(len(SHAPE_NAMES)) if probabilities is None
-                            else rng.choice(len(SHAPE_NAMES), p=probabilities))
+                label = int(rng.integers(len(SHAPE_NAMES)))
                 patch = _shape_mask(label, side) * rng.uniform(0.6, 1.0)
             else:
-                if probabilities is None:
-                    sample = int(rng.integers(len(digits.target)))
-                else:                          # a class first, then one of its images
-                    sample = int(rng.choice(np.flatnonzero(digits.target == rng.choice(10, p=probabilities))))
+                sample = int(rng.integers(len(digits.target)))
                 label = int(digits.target[sample])
                 patch = _digit_patch(digits.images[sample] / 16.0, side) * rng.uniform(0.6, 1.0)
             region = image[y1 : y1 + side, x1 : x1 + side]
@@ -133,7 +115,6 @@ def make_detection_canvas(
     objects: str = "shapes",
     noise: float = 0.05,
     clutter: int = 0,
-    class_probabilities: Sequence[float] | None = None,
 ) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray], list[str]]:
     """Images with 1..max_objects non-overlapping objects each, deterministic per seed.
 
@@ -141,13 +122,11 @@ def make_detection_canvas(
     Objects are 3/16 to 3/8 of `size` wide, bright (0.6..1) on a dark noisy background
     (Gaussian noise of std `noise`, clipped to [0, 1]). clutter: each image also gets 0 to
     `clutter` bright straight strokes (size/8 to size/4 long) that are not objects and touch
-    no box. class_probabilities: how often each class is drawn (one number per class, normalised);
-    None draws them uniformly. Returns images (N, size, size) float32 in [0, 1]; boxes: N arrays
-    (K_i, 4) float32 of [x1, y1, x2, y2] in pixels (x is the column; x2, y2 exclusive, so width
-    = x2 - x1); labels: N arrays (K_i,) int64; class_names.
+    no box. Returns images (N, size, size) float32 in [0, 1]; boxes: N arrays (K_i, 4) float32
+    of [x1, y1, x2, y2] in pixels (x is the column; x2, y2 exclusive, so width = x2 - x1);
+    labels: N arrays (K_i,) int64; class_names.
     """
-    images, boxes, labels, _, class_names = _render(num_images, size, max_objects, seed, objects, noise, clutter,
-                                                    class_probabilities)
+    images, boxes, labels, _, class_names = _render(num_images, size, max_objects, seed, objects, noise, clutter)
     return images, boxes, labels, class_names
 
 
@@ -159,7 +138,6 @@ def make_segmentation_canvas(
     objects: str = "shapes",
     noise: float = 0.05,
     clutter: int = 0,
-    class_probabilities: Sequence[float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """The canvases of `make_detection_canvas` with a class for every pixel instead of boxes.
 
@@ -169,6 +147,5 @@ def make_segmentation_canvas(
     k + 1 where the ink (patch value > 0.25) of an object of class k is; class_names with
     "background" first (len = number of object classes + 1).
     """
-    images, _, _, masks, class_names = _render(num_images, size, max_objects, seed, objects, noise, clutter,
-                                               class_probabilities)
+    images, _, _, masks, class_names = _render(num_images, size, max_objects, seed, objects, noise, clutter)
     return images, masks, ["background", *class_names]
