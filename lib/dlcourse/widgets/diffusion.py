@@ -93,7 +93,7 @@ def _draw_levels(ax, alpha_bar: torch.Tensor, t: int) -> None:
 def diffusion_explorer(alpha_bar: torch.Tensor, q_sample: Callable, predict_x0: Callable,
                        points: torch.Tensor | None = None, point_model: EpsModel | None = None,
                        images: torch.Tensor | None = None, image_model: EpsModel | None = None,
-                       seed: int = 0, figsize: tuple[float, float] = (12.0, 4.0)):
+                       seed: int = 0, figsize: tuple[float, float] = (10.5, 3.8)):
     """Widget: a slider over t (and the noise seed) redraws x_t and the models' estimates of x_0.
 
     alpha_bar: (T + 1,) float64; q_sample, predict_x0: the notebook's functions;
