@@ -92,7 +92,7 @@ def test_check_names_leaks_outputs_duplicates_and_missing_points(primer_copy):
     _edit_first_cell_with(source, "def moving_average_loop", lambda c: c.update(
         outputs=[{"output_type": "stream", "name": "stdout", "text": "cpu\n"}], execution_count=3))
     _edit_first_cell_with(source, "def class_means", lambda c: c["metadata"]["nbgrader"].update(grade_id="one_hot"))
-    _edit_first_cell_with(source, "NearestCentroid", lambda c: c["metadata"]["nbgrader"].pop("points"))
+    _edit_first_cell_with(source, "def torch_class_means", lambda c: c["metadata"]["nbgrader"].pop("points"))
     out = run_dlcourse(primer_copy, "check").stdout
     assert "holds a solution or hidden-test marker" in out
     assert "have outputs" in out and "jupyter nbconvert --clear-output --inplace" in out
