@@ -73,13 +73,13 @@ def next_char_distribution(probs_fn: Callable, logits: Any, temperature: float, 
 def draw_sampling(fig: Figure, distribution: NextCharDistribution, prompt: str, sample: str, temperature: float,
                   top_k: int | None) -> None:
     """Two panels: the next-character bars (before as outlines, after filled) and a generated text."""
-    bars_ax, text_ax = fig.subplots(2, 1, height_ratios=[1.1, 1])
+    bars_ax, text_ax = fig.subplots(2, 1, height_ratios=[1.3, 1])
     x = np.arange(len(distribution.labels))
     bars_ax.bar(x, distribution.probs, color="tab:blue", label=f"T = {temperature:g}, top-k = {top_k or 'off'}")
     bars_ax.bar(x, distribution.base, fill=False, edgecolor="black", linewidth=0.8, label="T = 1, no top-k")
     bars_ax.set_xticks(x, distribution.labels)
     bars_ax.set_ylim(0, 1)
-    bars_ax.set_xlabel("next character (the 20 most likely at T = 1)")
+    bars_ax.set_xlabel(f"next character (the {len(x)} most likely at T = 1)")
     bars_ax.set_ylabel("probability")
     context = "".join(display_chars(prompt[-20:]))
     bars_ax.set_title(f"after '{context}': entropy {distribution.entropy:.2f} nats, "
@@ -93,7 +93,7 @@ def draw_sampling(fig: Figure, distribution: NextCharDistribution, prompt: str, 
 
 
 def sampling_explorer(logits_fn: Callable[[str], Any], probs_fn: Callable, generate_fn: Callable[..., str],
-                      chars: Sequence[str], prompt: str = "The ", figsize: tuple[float, float] = (8.5, 6.0)):
+                      chars: Sequence[str], prompt: str = "The ", figsize: tuple[float, float] = (8.5, 5.2)):
     """A widget: temperature and top-k sliders reshape the next-character bars and regenerate a text.
 
     logits_fn(prompt) -> (V,) next-character logits; probs_fn as in `next_char_distribution`;
