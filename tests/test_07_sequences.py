@@ -350,6 +350,11 @@ def test_causal_mask_mistakes_are_named(make, message):
     fails("check_causal_mask", message, causal_mask=lambda T, device=None: make(T))
 
 
+def test_causal_mask_ignoring_its_device_is_named():
+    fails("check_causal_mask", "on the device it is given",
+          causal_mask=lambda T, device=None: torch.ones(T, T, dtype=torch.bool).tril())
+
+
 def attention(scale="sqrt_dk", fill=float("-inf"), invert=False, use_mask=True, axis=-1, after=False):
     def attend(q, k, v, mask=None):
         d = {"sqrt_dk": math.sqrt(q.shape[-1]), "none": 1.0, "sqrt_dv": math.sqrt(v.shape[-1]), "dk": q.shape[-1]}[scale]
@@ -415,6 +420,23 @@ def mha_class(solution, mistake):
                                               ("flip", "mask is flipped"), ("loop over heads", "must not loop")])
 def test_multi_head_attention_mistakes_are_named(solution, mistake, message):
     fails("check_multi_head_attention", message, MultiHeadAttention=mha_class(solution, mistake))
+
+
+def test_multi_head_attention_calling_the_oracle_is_named(solution):
+    class Copycat(solution["MultiHeadAttention"]):
+        def forward(self, x, mask=None):
+            return run_torch_mha(torch_mha_like(self), x, mask)
+    namespace = notebook_namespace(NOTEBOOK)
+    run_torch_mha, torch_mha_like = namespace["run_torch_mha"], namespace["torch_mha_like"]
+    fails("check_multi_head_attention", "the oracle of its check", MultiHeadAttention=Copycat)
+
+
+def test_transformer_block_calling_the_oracle_is_named(solution):
+    class Copycat(solution["TransformerBlock"]):
+        def forward(self, x, mask=None):
+            layer = solution["torch_block_like"](self, self.attn)
+            return layer(x, src_mask=None if mask is None else ~mask), self.attn(self.ln1(x), mask)[1]
+    fails("check_transformer_block", "the oracle of its check", TransformerBlock=Copycat)
 
 
 def positional(mistake):
