@@ -36,6 +36,28 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 c.Execute.timeout = 120
 c.Execute.interrupt_on_timeout = True
 
+# Autograding (dlcourse grade, `nbgrader autograde`, the formgrader): the notebook is rebuilt
+# from the course's own cells, then its grade cells run in a clean process while the
+# submission's code runs sandboxed in another (see lib/dlcourse/autograde.py).
+from dlcourse.autograde import ReconstructFromSource, SandboxedExecute  # noqa: E402
+from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
+from nbgrader.preprocessors import (  # noqa: E402
+    AssignLatePenalties, CheckCellMetadata, ClearOutput, LimitOutput, OverwriteKernelspec, SaveAutoGrades)
+
+c.Autograde.sanitize_preprocessors = [ClearOutput, OverwriteKernelspec, ReconstructFromSource, CheckCellMetadata]
+c.Autograde.autograde_preprocessors = [SandboxedExecute, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
+                                       AssignLatePenalties, CheckCellMetadata]
+c.SandboxedExecute.cell_timeout = 120
+
+# Feedback pages show each check's result and message, never a hidden test's code, and draw
+# their math as MathML (`dlcourse feedback` also drops the page's MathJax link): see
+# lib/dlcourse/feedback.py.
+from dlcourse.feedback import MathToMathML  # noqa: E402
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbgrader.preprocessors import ClearHiddenTests, GetGrades  # noqa: E402
+
+c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, ClearHiddenTests, MathToMathML]
+
 # A student who deletes a grade cell gets it back instead of "needs manual grading" forever.
 c.OverwriteCells.add_missing_cells = True
 

@@ -109,6 +109,7 @@ def test_solution_full_marks_blank_zero_broken_loses_its_cell(tmp_path, assignme
 
     with open(root / "grades.csv", newline="") as handle:
         rows = {row["student_id"]: row for row in csv.DictReader(handle) if row["assignment"] == assignment}
-    assert float(rows["solution"]["raw_score"]) == sum(points.values())
-    assert float(rows["blank"]["raw_score"]) == 0
+    assert float(rows["solution"]["autograded"]) == sum(points.values()) == float(rows["solution"]["autograded_max"])
+    assert rows["solution"]["status"] == "graded" and rows["solution"]["submitted_at"]
+    assert float(rows["blank"]["autograded"]) == 0
     assert (root / "autograded" / "blank" / assignment / source.name).is_file()

@@ -266,9 +266,11 @@ def test_returning_a_view_is_named():
     from dlcourse.testing import assert_not_a_view
 
     x = np.arange(6.0)
-    with pytest.raises(AssertionError, match="returns a view of its input 1"):
-        assert_not_a_view("flatten", x.reshape(2, 3), x)
-    assert_not_a_view("flatten", x.reshape(2, 3).copy(), x)
+    with pytest.raises(AssertionError, match="returns a view of its argument 1"):
+        assert_not_a_view("reshape", lambda a, n: a.reshape(n, -1), x, 2)
+    with pytest.raises(AssertionError, match="returns a view of its argument 2"):
+        assert_not_a_view("pair", lambda n, a: (a.copy(), a[1:]), 2, x)
+    assert_close("copy", assert_not_a_view("copy", lambda a: a.reshape(2, 3).copy(), x), x.reshape(2, 3))
 
 
 def test_forgetting_to_move_the_model_or_the_data_is_caught_without_a_gpu():

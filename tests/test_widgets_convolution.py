@@ -12,11 +12,15 @@ from scipy.signal import correlate2d
 
 from dlcourse.widgets.convolution import (
     CUSTOM,
+    EXPLORER_FIGSIZE,
     PRESET_KERNELS,
     apply_kernel,
     convolution_explorer,
+    draw_convolution,
     feature_map_explorer,
     feature_maps,
+    output_display,
+    panel_scale,
     parse_kernel,
 )
 
@@ -109,8 +113,81 @@ def test_feature_map_explorer_shows_the_chosen_image():
     rng = np.random.default_rng(2)
     images = rng.random((5, 8, 8)).astype(np.float32)
     widget = feature_map_explorer(rng.standard_normal((10, 1, 3, 3)), np.zeros(10), images, labels=list("abcde"))
-    assert len(widget.figure.axes) == 1 + 2 * 10
+    assert len(widget.figure.axes) == 1 + 2 * 10 + 1                 # input, filter and map each, colour bar
     np.testing.assert_allclose(widget.figure.axes[0].images[0].get_array(), images[0])
     widget.controls["index"].value = 3
     np.testing.assert_allclose(widget.figure.axes[0].images[0].get_array(), images[3])
     assert "label d" in widget.figure.axes[0].get_title()
+
+
+@pytest.mark.parametrize("name", ["identity", "box blur", "sharpen"])
+def test_kernels_that_keep_brightness_draw_a_gray_picture_on_the_input_scale(name):
+    out, _ = apply_kernel(np.random.default_rng(3).random((9, 9)), PRESET_KERNELS[name], 1, 1)
+    display = output_display(PRESET_KERNELS[name], out)
+    assert (display["kind"], display["cmap"], display["vmin"], display["vmax"]) == ("image", "gray", 0.0, 1.0)
+
+
+@pytest.mark.parametrize("kernel", [PRESET_KERNELS["Sobel x"], PRESET_KERNELS["Sobel y"], PRESET_KERNELS["Laplacian"],
+                                    -PRESET_KERNELS["identity"]])
+def test_kernels_that_sum_to_zero_or_less_draw_a_signed_map_centred_on_zero(kernel):
+    out, _ = apply_kernel(np.random.default_rng(4).random((9, 9)), kernel, 1, 1)
+    display = output_display(kernel, out)
+    assert display["kind"] == "signed" and display["cmap"] == "RdBu_r"
+    assert display["vmin"] == -display["vmax"] > -np.abs(out).max() - 1e-9
+
+
+def axes_size_in_pixels(ax):
+    box = ax.get_window_extent()
+    return box.width, box.height
+
+
+@pytest.mark.parametrize("stride, padding", [(1, 0), (2, 0), (3, 2), (8, 10)])
+def test_input_and_output_are_drawn_to_one_scale(stride, padding):
+    import matplotlib.pyplot as plt
+
+    image = np.random.default_rng(5).random((60, 44)).astype(np.float32)
+    fig = plt.figure(figsize=EXPLORER_FIGSIZE)
+    draw_convolution(fig, image, PRESET_KERNELS["Sobel x"], stride, padding)
+    ax_in, _, ax_out, ax_bar = fig.axes
+    (in_w, in_h), (out_w, out_h) = axes_size_in_pixels(ax_in), axes_size_in_pixels(ax_out)
+    out, (H_out, W_out) = apply_kernel(image, PRESET_KERNELS["Sobel x"], stride, padding)
+    per_pixel = in_w / (44 + 2 * padding)                             # screen pixels per image pixel
+    np.testing.assert_allclose([in_h / (60 + 2 * padding), out_w / W_out, out_h / H_out], per_pixel, rtol=1e-6)
+    assert ax_bar.get_ylabel().startswith("response")                 # a colour bar for the signed output
+    for ax in fig.axes:                                                # nothing sticks out of the figure
+        box = ax.get_window_extent()
+        assert box.x0 >= 0 and box.y0 >= 0 and box.x1 <= fig.bbox.width + 1e-6 and box.y1 <= fig.bbox.height
+    plt.close(fig)
+
+
+def test_a_stride_two_output_is_drawn_half_as_large():
+    widget = convolution_explorer(stride=1, padding=1)
+    ax_in, _, ax_out, _ = widget.figure.axes
+    full = axes_size_in_pixels(ax_out)
+    widget.controls["stride"].value = 2
+    ax_in_2, _, ax_out_2, _ = widget.figure.axes
+    half = axes_size_in_pixels(ax_out_2)
+    assert axes_size_in_pixels(ax_in) == axes_size_in_pixels(ax_in_2)
+    np.testing.assert_allclose(np.array(half) / np.array(full), 0.5, atol=0.01)
+
+
+def test_the_explorer_fits_beside_its_controls_on_a_1366_pixel_screen():
+    widget = convolution_explorer()
+    width_px = widget.figure.get_size_inches()[0] * widget.figure.dpi
+    assert width_px + 380 <= 1366 - 100                                # controls column, lab side bar and margins
+    assert panel_scale(EXPLORER_FIGSIZE, (302, 258), (300, 256)) > 0
+
+
+def test_feature_maps_are_drawn_at_the_input_scale_and_filters_share_one_centred_scale():
+    rng = np.random.default_rng(6)
+    weight = rng.standard_normal((4, 1, 3, 3))
+    widget = feature_map_explorer(weight, np.zeros(4), rng.random((2, 8, 8)).astype(np.float32))
+    ax_input, *panels, ax_bar = widget.figure.axes
+    filters, maps = panels[0::2], panels[1::2]
+    for ax in maps:
+        np.testing.assert_allclose(axes_size_in_pixels(ax), axes_size_in_pixels(ax_input), rtol=1e-6)
+        assert ax.images[0].get_cmap().name == "gray"
+    limits = {ax.images[0].get_clim() for ax in filters}
+    assert len(limits) == 1 and limits.pop() == pytest.approx((-np.abs(weight.mean(axis=1)).max(),
+                                                              np.abs(weight.mean(axis=1)).max()))
+    assert ax_bar.get_ylabel() == "weight"

@@ -5,6 +5,7 @@
     dlcourse build [ASSIGNMENT...]  regenerate course/ from solutions/
     dlcourse check                  course/ is what solutions/ generates, and clean
     dlcourse grade [ASSIGNMENT]     autograde submitted/, write grades.csv
+    dlcourse feedback [ASSIGNMENT]  feedback pages for the graded submissions
     dlcourse bench [ASSIGNMENT...]  time each solution notebook, cell by cell
     dlcourse nbgrader ARGS...       any nbgrader command, with the course config
     dlcourse test [PYTEST ARGS...]  the whole test suite
@@ -50,7 +51,9 @@ def _doctor(root: Path, _args) -> int:
     from .data import dataset_status
     for name, status in dataset_status().items():
         print(f"data          {name:<10} {status}")
-    problems += course.check(root)
+    from .sandbox import unavailable_reason
+    print(f"sandbox       {unavailable_reason() or 'bubblewrap: submissions are graded in a sandbox'}")
+    problems += course.check(root, progress=_progress("checking"))
     for problem in problems:
         print(f"PROBLEM: {problem}")
     print("all good" if not problems else f"{len(problems)} problem(s)")
@@ -66,14 +69,18 @@ def _lab(root: Path, args) -> int:
     return subprocess.call(command, cwd=root, env=course.jupyter_env(root))
 
 
+def _progress(verb: str):
+    return lambda name: print(f"{verb} {name} ...", flush=True)
+
+
 def _build(root: Path, args) -> int:
-    for name in course.build(root, args.assignments or None):
+    for name in course.build(root, args.assignments or None, progress=_progress("building")):
         print(f"built {course.RELEASE_DIR}/{name}/ from {course.SOURCE_DIR}/{name}/")
     return 0
 
 
 def _check(root: Path, _args) -> int:
-    problems = course.check(root)
+    problems = course.check(root, progress=_progress("checking"))
     for problem in problems:
         print(problem)
     print("course/ is up to date and clean" if not problems else f"{len(problems)} problem(s)")
@@ -84,10 +91,25 @@ def _grade(root: Path, args) -> int:
     outcomes = grading.grade(
         root, args.assignment, args.student or None, workers=args.workers, cell_timeout=args.timeout,
         submission_timeout=args.submission_timeout, memory_mb=args.memory_mb,
-        csv_path=Path(args.csv).resolve() if args.csv else None)
-    print(grading.report(outcomes))
-    print(f"grades written to {args.csv or root / 'grades.csv'}")
+        csv_path=Path(args.csv).resolve() if args.csv else None, progress=lambda text: print(text, flush=True))
+    counts = {status: sum(o.status == status for o in outcomes) for status in dict.fromkeys(o.status for o in outcomes)}
+    print(", ".join(f"{n} {status}" for status, n in counts.items()) + f"; grades written to {args.csv or root / 'grades.csv'}")
+    from .sandbox import unavailable_reason
+    if unavailable_reason():
+        print(f"warning: {unavailable_reason()}")
     return 1 if any(o.status != "graded" for o in outcomes) else 0
+
+
+def _feedback(root: Path, args) -> int:
+    from .feedback import offline_pages
+
+    command = [sys.executable, "-m", "nbgrader", "generate_feedback", *([args.assignment] if args.assignment else []),
+               "--force", *(f"--student={s}" for s in args.student or [])]
+    code = subprocess.call(command, cwd=root, env=course.jupyter_env(root))
+    pages = offline_pages(root / "feedback")
+    print(f"feedback pages in {root / 'feedback'} ({pages} written); hand them back with "
+          "`dlcourse nbgrader release_feedback ASSIGNMENT` or as files")
+    return code
 
 
 def _bench(root: Path, args) -> int:
@@ -134,6 +156,10 @@ def parser() -> argparse.ArgumentParser:
     grade.add_argument("--memory-mb", type=int, default=8192, help="memory limit per submission (0: none)")
     grade.add_argument("--csv", help="where to write the grades (default: grades.csv)")
     grade.set_defaults(run=_grade)
+    feedback = commands.add_parser("feedback", help="write feedback pages (no hidden tests, math offline)")
+    feedback.add_argument("assignment", nargs="?", help="one assignment (default: all)")
+    feedback.add_argument("--student", action="append", help="only this student (repeatable)")
+    feedback.set_defaults(run=_feedback)
     timing = commands.add_parser("bench", help="time each solution notebook (budget: 90 s)")
     timing.add_argument("assignments", nargs="*", help="assignment folders (default: all)")
     timing.set_defaults(run=_bench)

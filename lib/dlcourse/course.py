@@ -43,6 +43,9 @@ def find_root(start: Path | None = None) -> Path:
     )
 
 
+CONFIG_EXTRA = Path(__file__).parent / "config"  # holds an empty nbgrader_config.py (see there)
+
+
 def jupyter_env(root: Path) -> dict[str, str]:
     """A copy of os.environ with the course root first on JUPYTER_CONFIG_PATH.
 
@@ -52,22 +55,44 @@ def jupyter_env(root: Path) -> dict[str, str]:
     env = dict(os.environ)
     scripts = str(Path(sys.executable).parent)
     env["PATH"] = os.pathsep.join([scripts, env.get("PATH", "")])
-    paths = [str(root)] + [p for p in env.get("JUPYTER_CONFIG_PATH", "").split(os.pathsep) if p]
+    paths = [str(root), str(CONFIG_EXTRA)] + [p for p in env.get("JUPYTER_CONFIG_PATH", "").split(os.pathsep) if p]
     env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(dict.fromkeys(paths))
     return env
 
 
 def run_nbgrader(root: Path, args: list[str], cwd: Path | None = None, timeout: float | None = None,
-                 extra_env: dict[str, str] | None = None, **popen_kwargs) -> subprocess.CompletedProcess:
+                 extra_env: dict[str, str] | None = None, pid_file: Path | None = None) -> subprocess.CompletedProcess:
     """Run `python -m nbgrader ARGS` with the course config; output is captured as text.
 
-    Kernels started by nbgrader draw with matplotlib's Agg backend: figures cost no time.
+    It runs in a session of its own: at `timeout` the whole session is killed (and
+    subprocess.TimeoutExpired raised); `pid_file` records its id for a later clean-up.
     """
-    return subprocess.run(
+    process = subprocess.Popen(
         [sys.executable, "-m", "nbgrader", *args], cwd=cwd or root,
         env={**jupyter_env(root), "MPLBACKEND": "Agg", **(extra_env or {})},  # grading draws nothing
-        capture_output=True, text=True, timeout=timeout, **popen_kwargs,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
+    if pid_file is not None:
+        pid_file.write_text(str(process.pid), encoding="utf-8")
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_session(process)
+        raise
+    except BaseException:  # Ctrl-C: the session must not outlive us
+        _kill_session(process)
+        raise
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def _kill_session(process: subprocess.Popen) -> None:
+    import signal
+
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    process.communicate()
 
 
 _SHOW_NBGRADER_CONFIG = """
@@ -76,19 +101,19 @@ from nbgrader.coursedir import CourseDirectory
 app = NbGraderApp()
 app.initialize([])
 directory = CourseDirectory(parent=app)
-print(directory.course_id, directory.source_directory, directory.release_directory, sep="|")
+print(directory.course_id, directory.source_directory, directory.release_directory, directory.db_url, sep="|")
 """
 
 
 def nbgrader_settings(root: Path, env: dict[str, str] | None = None) -> dict[str, str]:
-    """course_id, source_directory and release_directory as nbgrader itself sees them."""
+    """course_id, source_directory, release_directory and db_url as nbgrader itself sees them."""
     result = subprocess.run([sys.executable, "-c", _SHOW_NBGRADER_CONFIG], cwd=root,
                             env=env if env is not None else jupyter_env(root),
                             capture_output=True, text=True, timeout=120)
-    values = result.stdout.strip().split("|")
-    if result.returncode != 0 or len(values) != 3:
+    values = result.stdout.strip().splitlines()[-1].split("|") if result.stdout.strip() else []
+    if result.returncode != 0 or len(values) != 4:
         raise CourseError(f"could not read nbgrader's settings:\n{result.stderr}")
-    return dict(zip(("course_id", "source_directory", "release_directory"), values))
+    return dict(zip(("course_id", "source_directory", "release_directory", "db_url"), values))
 
 
 def assignments(root: Path) -> list[str]:
@@ -105,19 +130,23 @@ def _chosen(root: Path, names: list[str] | None) -> list[str]:
     return list(names) if names else known
 
 
-def generate(root: Path, names: list[str] | None, into: Path, db_path: Path) -> None:
+def generate(root: Path, names: list[str] | None, into: Path, db_url: str | None = None,
+             progress=None) -> None:
     """nbgrader generate_assignment for each name, writing releases under `into`/course/.
 
     `into` is a course root of its own (the real root, or a scratch folder for `check`);
-    the source is always the real solutions/.
+    the source is always the real solutions/. db_url: the gradebook to record the cells in
+    (default: the course's configured one).
     """
     for name in _chosen(root, names):
         if into != root:
             (into / SOURCE_DIR).mkdir(parents=True, exist_ok=True)
             shutil.copytree(root / SOURCE_DIR / name, into / SOURCE_DIR / name, dirs_exist_ok=True)
+        if progress:
+            progress(name)
         result = run_nbgrader(root, [
-            "generate_assignment", name, "--force",
-            f"--CourseDirectory.root={into}", f"--CourseDirectory.db_url=sqlite:///{db_path}",
+            "generate_assignment", name, "--force", f"--CourseDirectory.root={into}",
+            *([f"--CourseDirectory.db_url={db_url}"] if db_url else []),
         ])
         if result.returncode != 0:
             raise CourseError(f"nbgrader could not generate {name}:\n{result.stdout}{result.stderr}")
@@ -132,23 +161,29 @@ def _normalise(notebook: Path) -> None:
                         encoding="utf-8")
 
 
-def build(root: Path, names: list[str] | None = None) -> list[str]:
-    """Regenerate course/<name>/ from solutions/<name>/ (all assignments by default)."""
+def build(root: Path, names: list[str] | None = None, progress=None) -> list[str]:
+    """Regenerate course/<name>/ from solutions/<name>/ (all assignments by default).
+
+    progress(name) is called as each assignment starts (nbgrader takes a few seconds each).
+    """
     chosen = _chosen(root, names)
     for name in chosen:
         shutil.rmtree(root / RELEASE_DIR / name, ignore_errors=True)
-    generate(root, chosen, into=root, db_path=root / "gradebook.db")
+    generate(root, chosen, into=root, progress=progress)
     return chosen
 
 
-def check(root: Path) -> list[str]:
-    """Every problem with course/ and solutions/, one line each; empty when all is well."""
+def check(root: Path, progress=None) -> list[str]:
+    """Every problem with course/ and solutions/, one line each; empty when all is well.
+
+    progress(name) is called as each assignment's fresh release is generated for comparison.
+    """
     problems: list[str] = []
     with tempfile.TemporaryDirectory(prefix="dlcourse-check-") as scratch:
         fresh = Path(scratch)
         for name in assignments(root):
             try:
-                generate(root, [name], into=fresh, db_path=fresh / "gradebook.db")
+                generate(root, [name], into=fresh, db_url=f"sqlite:///{fresh / 'gradebook.db'}", progress=progress)
             except CourseError as error:
                 problems.append(f"{SOURCE_DIR}/{name}: {error}")
                 if (root / RELEASE_DIR / name).is_dir():  # compare the rest as it is
@@ -200,12 +235,12 @@ def _notebook_problems(root: Path, notebook: Path) -> list[str]:
         cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
     except (ValueError, KeyError):
         return [f"{where}: not a valid notebook"]
-    problems, seen = [], set()
+    problems, seen, with_outputs = [], set(), []
     released = where.parts[0] == RELEASE_DIR
     for index, cell in enumerate(cells):
         name = _cell_name(cell, index)
         if cell.get("outputs") or cell.get("execution_count") is not None:
-            problems.append(f"{where}: {name} has outputs; clear them before committing")
+            with_outputs.append(str(index))
         source = "".join(cell.get("source", ""))
         if released and any(marker in source for marker in LEAK_MARKERS):
             problems.append(f"{where}: {name} holds a solution or hidden-test marker")
@@ -217,4 +252,8 @@ def _notebook_problems(root: Path, notebook: Path) -> list[str]:
             seen.add(grade_id)
         if meta.get("grade") and not meta.get("points"):
             problems.append(f"{where}: {name} is a grade cell without points")
+    if with_outputs:
+        problems.append(f"{where}: {len(with_outputs)} cell(s) have outputs (cells {', '.join(with_outputs[:8])}"
+                        f"{', ...' if len(with_outputs) > 8 else ''}); clear them all with "
+                        f"`jupyter nbconvert --clear-output --inplace {where}`")
     return problems

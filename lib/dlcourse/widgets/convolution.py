@@ -6,7 +6,9 @@ Notebook 06_cnn. The pure functions compute what is drawn and are tested without
 - `apply_kernel(image, kernel, stride, padding)`: one 2-D cross-correlation of a gray image
   with one kernel (zero padding), computed by `torch.nn.functional.conv2d`; returns the
   output array and its shape;
-- `feature_maps(weight, bias, image)`: every first-layer feature map of a CNN for one image.
+- `feature_maps(weight, bias, image)`: every first-layer feature map of a CNN for one image;
+- `output_display(kernel, output)`: a picture in gray, or a signed response on a centred map;
+- `panel_scale(figsize, input_shape, output_shape)`: one inches-per-pixel scale for input and output.
 
 `convolution_explorer()` wraps the first two in controls (preset kernels, an editable
 kernel, stride, padding) and `feature_map_explorer(weight, bias, images, labels)` shows a
@@ -20,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+from matplotlib.patches import Rectangle
 
 PRESET_KERNELS: dict[str, np.ndarray] = {
     "identity": np.array([[0, 0, 0], [0, 1, 0], [0, 0, 0]], dtype=np.float32),
@@ -30,6 +33,8 @@ PRESET_KERNELS: dict[str, np.ndarray] = {
     "Laplacian": np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], dtype=np.float32),
 }
 CUSTOM = "custom (typed below)"
+# 860 x 440 pixels at 100 dpi: beside the 300-380 px control column, it fits a 1366 x 768 screen.
+EXPLORER_FIGSIZE = (8.6, 4.4)
 
 
 def parse_kernel(text: str) -> np.ndarray:
@@ -96,36 +101,110 @@ def feature_maps(weight: np.ndarray, bias: np.ndarray | None, image: np.ndarray)
     return out[0].numpy()
 
 
-def _show_signed(ax, array: np.ndarray, title: str) -> None:
-    """Gray for nonnegative arrays; a red-blue map centred on 0 when there are negative values."""
-    if array.min() < 0:  # clip the colour scale at the 98th percentile: a few strong edges would wash out the rest
-        limit = float(np.percentile(np.abs(array), 98)) or float(np.abs(array).max()) or 1.0
-        ax.imshow(array, cmap="RdBu_r", vmin=-limit, vmax=limit)
-    else:
-        ax.imshow(array, cmap="gray", vmin=0.0, vmax=max(float(array.max()), 1e-8))
-    ax.set_title(title, fontsize=9)
+def output_display(kernel: np.ndarray, output: np.ndarray) -> dict:
+    """How to draw a convolution's output: as a picture, or as a signed response.
+
+    A kernel whose entries sum to a positive number (identity, blur, sharpen: about 1) keeps flat
+    regions bright: its output is a picture, drawn in gray on the input's scale [0, 1] (values
+    outside are clipped). A kernel that sums to 0 or less (Sobel, Laplacian) answers 0 on flat
+    regions and +/- at edges: a red-blue map centred on 0, symmetric, clipped at the 99th
+    percentile of |output| so that a few strong edges do not wash out the rest.
+    Returns dict(kind="image" or "signed", cmap, vmin, vmax, label) for imshow and its colour bar.
+    """
+    total = float(np.sum(kernel))
+    if total > 1e-6 * max(float(np.abs(kernel).sum()), 1e-12):
+        return {"kind": "image", "cmap": "gray", "vmin": 0.0, "vmax": 1.0,
+                "label": "intensity (clipped to [0, 1])"}
+    limit = float(np.percentile(np.abs(output), 99)) or float(np.abs(output).max()) or 1.0
+    return {"kind": "signed", "cmap": "RdBu_r", "vmin": -limit, "vmax": limit,
+            "label": "response (red > 0 > blue)"}
+
+
+def _no_ticks(ax) -> None:
     ax.set_xticks([])
     ax.set_yticks([])
 
 
+def _draw_kernel(ax, kernel: np.ndarray, title: str) -> None:
+    """The kernel's numbers on a red-blue map centred on 0 (a kernel is signed; drawn enlarged)."""
+    limit = float(np.abs(kernel).max()) or 1.0
+    ax.imshow(kernel, cmap="RdBu_r", vmin=-limit, vmax=limit)
+    if kernel.size <= 49:
+        for (i, j), value in np.ndenumerate(kernel):
+            ax.text(j, i, f"{value:.2g}", ha="center", va="center", fontsize=8,
+                    color="white" if abs(value) > 0.6 * limit else "black")
+    _no_ticks(ax)
+    ax.set_title(title, fontsize=9)
+
+
+# Layout of draw_convolution, in inches: margins, the gap between panels, the enlarged kernel panel,
+# the colour bar and room for its labels, the title band.
+_MARGIN, _GAP, _KERNEL, _BAR, _BAR_LABELS, _TOP, _BOTTOM = 0.2, 0.3, 1.2, 0.12, 0.75, 0.95, 0.15
+_OUTPUT_COLUMN = 1.5  # the output's column is at least this wide (its title must not run into the kernel's)
+
+
+def panel_scale(figsize: tuple[float, float], input_shape: tuple[int, int], output_shape: tuple[int, int]) -> float:
+    """Inches per pixel that fit the padded input and the output side by side, both at that one scale.
+
+    input_shape: (H + 2 padding, W + 2 padding); output_shape: (H', W').
+    """
+    width = figsize[0] - 2 * _MARGIN - 3 * _GAP - _KERNEL - _BAR - _BAR_LABELS
+    height = figsize[1] - _TOP - _BOTTOM
+    return min(width / (input_shape[1] + output_shape[1]), (width - _OUTPUT_COLUMN) / input_shape[1],
+               height / max(input_shape[0], output_shape[0]))
+
+
 def draw_convolution(fig, image: np.ndarray, kernel: np.ndarray, stride: int = 1, padding: int = 1,
                      kernel_name: str = "") -> None:
-    """Input photo, the kernel with its numbers, and the output with its shape, side by side."""
+    """Zero-padded input photo, the kernel with its numbers, and the output with a colour bar.
+
+    The input and the output are drawn at ONE scale (the same size on screen per pixel), so a
+    stride-2 output is half as wide and half as high as the input. The dashed frame marks the
+    image inside its zero padding; the orange square is the window of output pixel (0, 0).
+    Axes, in order: input, kernel, output, colour bar.
+    """
     output, shape = apply_kernel(image, kernel, stride, padding)
-    axes = fig.subplots(1, 3, gridspec_kw={"width_ratios": [4, 1.6, 4]})
-    _show_signed(axes[0], image, f"input {image.shape[0]} x {image.shape[1]}")
-    limit = float(np.abs(kernel).max()) or 1.0
-    axes[1].imshow(kernel, cmap="RdBu_r", vmin=-limit, vmax=limit)
-    for (i, j), value in np.ndenumerate(kernel):
-        axes[1].text(j, i, f"{value:.2g}", ha="center", va="center", fontsize=8,
-                     color="white" if abs(value) > 0.6 * limit else "black")
-    axes[1].set_xticks([])
-    axes[1].set_yticks([])
-    axes[1].set_title(f"kernel {kernel_name}".strip(), fontsize=9)
-    _show_signed(axes[2], output, f"output {shape[0]} x {shape[1]} (stride {stride}, padding {padding})\n"
-                                  f"values in [{output.min():.2f}, {output.max():.2f}]")
-    fig.suptitle("output = kernel slid over the zero-padded input (cross-correlation)", fontsize=10)
-    fig.subplots_adjust(top=0.8, bottom=0.03, left=0.03, right=0.97, wspace=0.15)
+    padded = np.pad(np.asarray(image, dtype=np.float32), padding)
+    fig_w, fig_h = fig.get_size_inches()
+    largest = (padded.shape[0] - kernel.shape[0] + 1, padded.shape[1] - kernel.shape[1] + 1)   # at stride 1
+    scale = panel_scale((fig_w, fig_h), padded.shape, largest)  # so the input keeps its size when the stride changes
+    top = fig_h - _TOP
+
+    def add_axes(left: float, width: float, height: float):
+        return fig.add_axes([left / fig_w, (top - height) / fig_h, width / fig_w, height / fig_h])
+
+    in_w, in_h = padded.shape[1] * scale, padded.shape[0] * scale
+    ax_in = add_axes(_MARGIN, in_w, in_h)
+    ax_in.imshow(padded, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    height, width = image.shape
+    ax_in.add_patch(Rectangle((padding - 0.5, padding - 0.5), width, height, fill=False, color="tab:cyan",
+                              linestyle="--", linewidth=1))
+    ax_in.add_patch(Rectangle((-0.5, -0.5), kernel.shape[1], kernel.shape[0], fill=False, color="tab:orange",
+                              linewidth=1.5))
+    _no_ticks(ax_in)
+    ax_in.set_title(f"input {height} x {width}\n(padding {padding}: dashed frame)", fontsize=9)
+
+    left = _MARGIN + in_w + _GAP
+    ax_kernel = add_axes(left, _KERNEL, _KERNEL)
+    _draw_kernel(ax_kernel, kernel, f"kernel {kernel_name}\n{kernel.shape[0]} x {kernel.shape[1]}, "
+                                    f"sum {kernel.sum():.3g} (enlarged)")
+
+    left += _KERNEL + _GAP
+    display = output_display(kernel, output)
+    out_w, out_h = shape[1] * scale, shape[0] * scale
+    left += max(0.0, _OUTPUT_COLUMN - out_w) / 2
+    ax_out = add_axes(left, out_w, out_h)
+    picture = ax_out.imshow(output, cmap=display["cmap"], vmin=display["vmin"], vmax=display["vmax"],
+                            interpolation="nearest")
+    _no_ticks(ax_out)
+    ax_out.set_title(f"output {shape[0]} x {shape[1]}\n(stride {stride}, padding {padding})", fontsize=9)
+    ax_bar = add_axes(left + out_w + 0.08, _BAR, max(out_h, 1.0))
+    bar = fig.colorbar(picture, cax=ax_bar)
+    bar.set_label(display["label"], fontsize=8)
+    bar.ax.tick_params(labelsize=7)
+    fig.text(0.5, 1 - 0.1 / fig_h, "output = kernel slid over the zero-padded input (cross-correlation), "
+             f"values in [{output.min():.2f}, {output.max():.2f}]\ninput and output drawn to one scale; "
+             "orange: the window of output pixel (0, 0)", ha="center", va="top", fontsize=9)
 
 
 def convolution_explorer(kernel: str = "Sobel x", stride: int = 1, padding: int = 1, downscale: int = 2):
@@ -157,34 +236,48 @@ def convolution_explorer(kernel: str = "Sobel x", stride: int = 1, padding: int 
         "stride": widgets.IntSlider(value=stride, min=1, max=8, description="stride"),
         "padding": widgets.IntSlider(value=padding, min=0, max=10, description="padding"),
     }
-    return interactive_figure(draw, controls, figsize=(10, 4.2))
+    return interactive_figure(draw, controls, figsize=EXPLORER_FIGSIZE)
 
 
 def draw_feature_maps(fig, weight: np.ndarray, bias: np.ndarray | None, image: np.ndarray, label: str = "",
                       columns: int = 8) -> None:
-    """The input image on the left; for each first-layer filter, the filter and below it its feature map.
+    """The input image, and for each first-layer filter the filter and below it its feature map.
 
     Filters are laid out `columns` to a row (each row of filters followed by a row of their maps).
-    Each feature map is shown after the ReLU on its own gray scale, with its maximum in the title.
+    The input and the maps (same size: "same" padding) are drawn at one scale, in gray; each map is
+    shown after the ReLU on its own scale, its maximum in the title. The filters are signed: one
+    red-blue scale centred on 0 for all of them (drawn enlarged), with a colour bar.
+    Axes, in order: input, then filter f and map f for each f, then the colour bar.
     """
     maps = np.maximum(feature_maps(weight, bias, image), 0.0)  # after the ReLU, as the network sees them
     num_filters = weight.shape[0]
     columns = min(columns, num_filters)
     blocks = -(-num_filters // columns)
-    grid = fig.add_gridspec(2 * blocks, columns + 1, width_ratios=[1.6] + [1] * columns, hspace=0.45, wspace=0.1)
+    grid = fig.add_gridspec(2 * blocks, columns + 2, width_ratios=[1] + [1] * columns + [0.08],
+                            hspace=0.5, wspace=0.12, left=0.02, right=0.93, top=0.86, bottom=0.03)
     picture = np.asarray(image)
     gray = picture if picture.ndim == 2 else picture.mean(axis=0)
-    _show_signed(fig.add_subplot(grid[:, 0]), gray, f"input {label}".strip())
+    ax = fig.add_subplot(grid[1, 0])
+    ax.imshow(gray, cmap="gray", vmin=min(0.0, float(gray.min())), vmax=max(1.0, float(gray.max())))
+    ax.set_title(f"input {label}".strip(), fontsize=8)
+    _no_ticks(ax)
+    filters = weight.mean(axis=1)                                  # averaged over the input channels
+    limit = float(np.abs(filters).max()) or 1.0
     for f in range(num_filters):
         row, col = divmod(f, columns)
-        _show_signed(fig.add_subplot(grid[2 * row, col + 1]), weight[f].mean(axis=0), f"filter {f}")
+        ax = fig.add_subplot(grid[2 * row, col + 1])
+        shown = ax.imshow(filters[f], cmap="RdBu_r", vmin=-limit, vmax=limit)
+        ax.set_title(f"filter {f}", fontsize=8)
+        _no_ticks(ax)
         ax = fig.add_subplot(grid[2 * row + 1, col + 1])
         ax.imshow(maps[f], cmap="gray", vmin=0.0, vmax=max(float(maps[f].max()), 1e-8))
         ax.set_title(f"max {maps[f].max():.2f}", fontsize=8)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.suptitle("first-layer filters (red > 0 > blue; averaged over input channels) and, under each, "
-                 "its feature map after the ReLU", fontsize=10)
+        _no_ticks(ax)
+    bar = fig.colorbar(shown, cax=fig.add_subplot(grid[0, columns + 1]))
+    bar.ax.tick_params(labelsize=7)
+    bar.set_label("weight", fontsize=8)
+    fig.suptitle("first-layer filters (enlarged; red > 0 > blue; mean over the input channels)\n"
+                 "under each: its feature map after the ReLU (gray, drawn at the input's scale)", fontsize=9)
 
 
 def feature_map_explorer(weight: np.ndarray, bias: np.ndarray | None, images: np.ndarray, labels=None):
@@ -207,4 +300,4 @@ def feature_map_explorer(weight: np.ndarray, bias: np.ndarray | None, images: np
     controls = {"index": widgets.IntSlider(value=0, min=0, max=len(images) - 1, description="image")}
     columns = min(8, weight.shape[0])
     rows = -(-weight.shape[0] // columns)
-    return interactive_figure(draw, controls, figsize=(1.3 * columns + 2.5, 2.6 * rows + 0.6))
+    return interactive_figure(draw, controls, figsize=(min(1.0 * columns + 1.6, 8.6), 2.2 * rows + 0.7))
