@@ -243,8 +243,17 @@ def test_torch_inside_a_numpy_exercise_is_named():
     def relu_by_hand(x):
         return np.maximum(x, 0)
 
-    with pytest.raises(AssertionError, match=r"written by hand with NumPy, but it calls torch \(torch.from_numpy"):
+    with pytest.raises(AssertionError, match=r"written by hand with NumPy, but it calls torch.from_numpy"):
         assert_hand_written("relu", relu_with_torch, np.ones(3))
+
+    def distances_with_scipy(a, b):
+        from scipy.spatial.distance import cdist
+        return cdist(a, b)
+
+    assert_hand_written("dist", distances_with_scipy, np.ones((2, 3)), np.ones((4, 3)))  # torch only, by default
+    with pytest.raises(AssertionError, match=r"calls scipy.spatial.distance.cdist"):
+        assert_hand_written("dist", distances_with_scipy, np.ones((2, 3)), np.ones((4, 3)),
+                            forbidden=("torch", "sklearn", "scipy.spatial"))
     assert_close("relu", assert_hand_written("relu", relu_by_hand, -np.ones(3)), np.zeros(3))
 
 

@@ -103,3 +103,11 @@ def test_widget_builds_headless_and_redraws_when_a_slider_moves():
         *linear.toy_dataset(),
     )
     np.testing.assert_allclose(bars, [view.svm_loss, view.softmax_loss])
+
+
+def test_figure_fits_a_1366_px_screen_beside_the_control_column():
+    """Controls (at most 380 px) beside the figure; JupyterLab's margins take about 120 px more."""
+    widget = linear.linear_classifier_widget()
+    width, height = widget.figure.get_size_inches() * widget.figure.dpi
+    assert width + 380 + 120 <= 1366 and height <= 768 - 250
+    assert widget.children[0].layout.max_width == "380px"  # the control column of dlcourse.widgets.base

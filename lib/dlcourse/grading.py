@@ -175,13 +175,18 @@ def course_lock(root: Path):
 def clean_leftovers(root: Path) -> list[str]:
     """Stop the processes and remove the scratch folders that a killed run left (the lock is held)."""
     removed = []
+    for copy in root.glob(".*.db.*.tmp"):  # a gradebook copy that _sync_structure did not get to replace
+        copy.unlink(missing_ok=True)
     work = root / WORK_DIR
     for folder in sorted(work.glob("*")) if work.is_dir() else []:
         pid_file = folder / "nbgrader.pid"
         if pid_file.is_file():
             with contextlib.suppress(ValueError, ProcessLookupError, PermissionError):
                 os.killpg(int(pid_file.read_text()), signal.SIGKILL)
-        shutil.rmtree(folder, ignore_errors=True)
+        if folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
+        else:
+            folder.unlink(missing_ok=True)
         removed.append(folder.name)
     return removed
 
@@ -243,7 +248,8 @@ def grade(root: Path, assignment: str | None = None, students: list[str] | None 
                 progress(line(outcome))
         outcomes.sort(key=lambda o: (o.assignment, o.student))
         status = _update_status(root, outcomes)
-        write_csv(csv_path or root / "grades.csv", db_url, status)
+        submitted = {(p.parent.name, p.name) for p in (root / "submitted").glob("*/*") if p.is_dir()}
+        write_csv(csv_path or root / "grades.csv", db_url, status, submitted)
     return outcomes
 
 
@@ -345,8 +351,12 @@ CSV_COLUMNS = ["student_id", "assignment", "status", "autograded", "autograded_m
                "manual_pending", "submitted_at", "graded_at", "reason", "flags", "notes"]
 
 
-def write_csv(path: Path, db_url: str, status: dict) -> None:
-    """Every student x every assignment of the gradebook, atomically."""
+def write_csv(path: Path, db_url: str, status: dict, submitted: set[tuple[str, str]]) -> None:
+    """Every student x every assignment of the gradebook, atomically.
+
+    submitted: the (student, assignment) folders on disk, so that one not graded yet is told
+    apart from one never handed in ("missing").
+    """
     students, names, scores = gradebook.scores(db_url)
     rows = []
     for assignment in names:
@@ -354,7 +364,8 @@ def write_csv(path: Path, db_url: str, status: dict) -> None:
             entry = status.get(f"{student}/{assignment}", {})
             score = scores.get((student, assignment))
             row = {"student_id": student, "assignment": assignment,
-                   "status": entry.get("status", "graded" if score else "missing"),
+                   "status": entry.get("status", "graded" if score else "not graded" if (student, assignment)
+                                       in submitted else "missing"),
                    "reason": entry.get("reason", ""), "flags": "; ".join(entry.get("flags", [])),
                    "notes": "; ".join(entry.get("notes", [])), "graded_at": entry.get("graded_at") or ""}
             if score is not None:

@@ -24,6 +24,7 @@ import socket
 import sys
 import traceback
 import types
+import warnings
 from typing import Any
 
 import numpy as np
@@ -125,10 +126,16 @@ class StudentProcess:
         with self._context(context):
             return export(getattr(target, name)(*args), self.handles)
 
-    def do_measure(self, kind: str, target: Any, args: tuple, kwargs: dict, context: dict) -> dict:
+    def do_measure(self, kind: str, target: Any, args: tuple, kwargs: dict, options: dict, context: dict) -> dict:
         """Run a measurement of dlcourse.testing.behaviour here, where the student's code is."""
-        measure = {"count_lines": behaviour.count_lines, "torch_calls": behaviour.torch_calls,
-                   "shared_inputs": behaviour.shared_inputs}[kind]
+        if kind == "library_calls":
+            def measure(function, *a, **k):
+                return behaviour.library_calls(options["packages"], function, *a, **k)
+        elif kind == "call":
+            def measure(function, *a, **k):
+                return function(*a, **k), None
+        else:
+            measure = {"count_lines": behaviour.count_lines, "shared_inputs": behaviour.shared_inputs}[kind]
         with self._context(context):
             result, data = measure(target, *args, **kwargs)
         data = dict(data) if kind == "count_lines" else data
@@ -176,7 +183,10 @@ class StudentProcess:
             torch.set_rng_state(torch_state)
             np.random.set_state(numpy_state)
             random.setstate(python_state)
-        with torch.set_grad_enabled(context.get("grad", True)):
+        with torch.set_grad_enabled(context.get("grad", True)), np.errstate(**context.get("errstate", {})), \
+                warnings.catch_warnings():
+            if "warnings" in context:
+                warnings.filters[:] = context["warnings"]
             yield
 
     def _state(self, value: Any) -> Any:
@@ -189,8 +199,11 @@ class StudentProcess:
             attributes = {k: v for k, v in vars(value).items()
                           if not k.startswith("_") and isinstance(v, (list, dict, tuple, str, int, float, bool))}
             first = next(iter(value.parameters()), None)
+            grads = {name: p.grad for name, p in value.named_parameters()}
             return ("\0module", export(value.state_dict(), self.handles), first.device.type if first is not None else None,
-                    export(attributes, self.handles))
+                    export(attributes, self.handles), export(grads, self.handles))
+        if isinstance(value, torch.optim.Optimizer):
+            return ("\0optim", export(value.state_dict(), self.handles))
         if isinstance(value, np.random.Generator):
             return ("\0npgen", export(value.bit_generator.state, self.handles))
         if isinstance(value, torch.Generator):

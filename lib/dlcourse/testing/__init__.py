@@ -11,7 +11,8 @@ name, a hint), never as a traceback through this library.
 
 from dlcourse.testing.behaviour import (
     DeviceProbe, assert_at_most_one_loop, assert_distribution, assert_hand_written, assert_inputs_unchanged,
-    assert_moves_to_device, assert_no_loops, assert_not_a_view, count_lines, is_user_code, shared_inputs, torch_calls)
+    assert_moves_to_device, assert_no_loops, assert_not_a_view, count_lines, is_user_code, library_calls, shared_inputs,
+    student_side, torch_calls)
 from dlcourse.testing.checks import (
     CheckFailed, assert_close, assert_dtype, assert_gradient, assert_shape, check, checks_passed, tolerances)
 
@@ -19,5 +20,5 @@ __all__ = [
     "CheckFailed", "DeviceProbe", "assert_at_most_one_loop", "assert_close", "assert_distribution",
     "assert_dtype", "assert_gradient", "assert_hand_written", "assert_inputs_unchanged", "assert_moves_to_device",
     "assert_no_loops", "assert_not_a_view", "assert_shape", "check", "checks_passed", "count_lines",
-    "is_user_code", "shared_inputs", "tolerances", "torch_calls",
+    "is_user_code", "library_calls", "shared_inputs", "student_side", "tolerances", "torch_calls",
 ]

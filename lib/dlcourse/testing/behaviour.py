@@ -3,14 +3,14 @@
 - Loops: the Python lines a call executes are counted (helpers, callbacks handed to
   np.vectorize or map, and comprehensions included) at two problem sizes; vectorized code
   runs the same number of lines whatever the size.
-- Hand-written: whether a call went into torch.
+- Hand-written: whether a call went into torch (or another library that would do the work).
 - Side effects: whether a call changed its inputs in place, or returned a view of one.
 - Devices: a probe model that records where it ran, on torch's `meta` device, so that
   forgetting `.to(device)` is caught on a machine without a GPU.
 - Distributions: a Kolmogorov-Smirnov distance, so that a uniform draw with the right
   variance does not pass for a normal one.
 
-Each measurement (`count_lines`, `torch_calls`) returns plain data, and each `assert_*`
+Each measurement (`count_lines`, `library_calls`, `shared_inputs`) returns plain data, and each `assert_*`
 turns it into a ✓ line or a CheckFailed that names the mistake.
 """
 
@@ -34,8 +34,8 @@ from dlcourse.testing.checks import CheckFailed, _fail
 Line = tuple[str, int, str]  # (file name, line number, function name)
 
 # Set by the autograder's grading process, where the student's code runs in another process:
-# (kind, function, args, kwargs) -> (result, measured data), measured where the code runs.
-measure_elsewhere: Callable[[str, Callable, tuple, dict], tuple[Any, Any]] | None = None
+# (kind, function, args, kwargs[, options]) -> (result, measured data), measured where the code runs.
+measure_elsewhere: Callable[..., tuple[Any, Any]] | None = None
 
 
 @lru_cache(maxsize=None)
@@ -146,27 +146,42 @@ def assert_at_most_one_loop(name: str, function: Callable, make_args: Callable[[
     print(f"✓ {name} loops over one dimension at most")
 
 
-def torch_calls(function: Callable, *args: Any, **kwargs: Any) -> tuple[Any, list[str]]:
-    """Call `function(*args, **kwargs)`; also return the torch functions it called directly.
+def _package_dirs(packages: Sequence[str]) -> tuple[str, ...]:
+    import importlib.util
 
-    Only calls made from outside torch are listed (torch's own internals are not).
+    dirs = []
+    for package in packages:
+        spec = importlib.util.find_spec(package)
+        dirs += [os.path.realpath(d) + os.sep for d in (spec.submodule_search_locations or [])] if spec else []
+    return tuple(dirs)
+
+
+def library_calls(packages: Sequence[str], function: Callable, *args: Any, **kwargs: Any) -> tuple[Any, list[str]]:
+    """Call `function(*args, **kwargs)`; also return what it called in `packages` (e.g. ("torch",)).
+
+    Only the calls made from outside those packages are listed (not their own internals).
     """
     if measure_elsewhere is not None:
-        return measure_elsewhere("torch_calls", function, args, kwargs)
-    torch_prefix = os.path.dirname(torch.__file__) + os.sep
+        return measure_elsewhere("library_calls", function, args, kwargs, {"packages": tuple(packages)})
+    prefixes = _package_dirs(packages)
     used: list[str] = []
 
-    def in_torch(frame) -> bool:
-        return frame is not None and frame.f_code.co_filename.startswith(torch_prefix)
+    def inside(frame) -> bool:
+        return frame is not None and os.path.realpath(frame.f_code.co_filename).startswith(prefixes)
+
+    def named(module: str) -> str | None:
+        return next((p for p in packages if module == p or module.startswith(p + ".")), None)
 
     def profile(frame, event, arg):
-        if event == "c_call" and not in_torch(frame):
+        if event == "c_call" and not inside(frame):
             owner = getattr(arg, "__objclass__", None)
-            module = getattr(arg, "__module__", None) or getattr(owner, "__module__", None) or ""
-            if module.startswith("torch"):
-                used.append(f"{'Tensor' if owner is not None else 'torch'}.{getattr(arg, '__name__', '?')}")
-        elif event == "call" and in_torch(frame) and not in_torch(frame.f_back):
-            used.append(f"torch ({frame.f_code.co_name})")
+            package = named(getattr(arg, "__module__", None) or getattr(owner, "__module__", None) or "")
+            if package:
+                used.append(f"{'Tensor' if owner is not None and package == 'torch' else package}."
+                            f"{getattr(arg, '__name__', '?')}")
+        elif event == "call" and inside(frame) and not inside(frame.f_back):
+            module = frame.f_globals.get("__name__", "")
+            used.append(f"{module}.{frame.f_code.co_name}")
 
     previous = sys.getprofile()
     sys.setprofile(profile)
@@ -177,17 +192,24 @@ def torch_calls(function: Callable, *args: Any, **kwargs: Any) -> tuple[Any, lis
     return result, list(dict.fromkeys(used))
 
 
-def assert_hand_written(name: str, function: Callable, *args: Any, **kwargs: Any) -> Any:
-    """Call `function`; fail when it used torch where the exercise asks for NumPy by hand.
+def torch_calls(function: Callable, *args: Any, **kwargs: Any) -> tuple[Any, list[str]]:
+    """`library_calls(("torch",), ...)`: the torch functions a call used."""
+    return library_calls(("torch",), function, *args, **kwargs)
 
+
+def assert_hand_written(name: str, function: Callable, *args: Any,
+                        forbidden: Sequence[str] = ("torch",), **kwargs: Any) -> Any:
+    """Call `function`; fail when it used a library (torch by default) where the exercise asks for NumPy by hand.
+
+    forbidden: packages that would do the exercise's work, e.g. ("torch", "sklearn", "scipy.spatial").
     Returns the function's result, so the cell can check its value next.
     """
     __tracebackhide__ = True
-    result, used = torch_calls(function, *args, **kwargs)
+    result, used = library_calls(forbidden, function, *args, **kwargs)
     if used:
-        raise CheckFailed(f"{name} must be written by hand with NumPy, but it calls torch "
-                          f"({', '.join(used[:3])}): torch is the oracle here, not the answer.")
-    print(f"✓ {name} is written with NumPy (no torch)")
+        raise CheckFailed(f"{name} must be written by hand with NumPy, but it calls {', '.join(used[:3])}: "
+                          f"{' and '.join(forbidden)} are the oracle here, not the answer.")
+    print(f"✓ {name} is written with NumPy (no {', '.join(forbidden)})")
     return result
 
 
@@ -228,6 +250,18 @@ def assert_inputs_unchanged(name: str, function: Callable, *args: Any,
         raise CheckFailed(f"{name} changed its {', '.join(changed)} in place: the caller's data is now "
                           "different. Work on a copy (x = x.copy(), or out = x + ... instead of x += ...).")
     return result
+
+
+def student_side(function: Callable, *args: Any, **kwargs: Any) -> Any:
+    """Call `function(*args, **kwargs)` where the student's code runs, and return its result.
+
+    In a notebook that is here. While grading, a function of the course's locked cells runs
+    in the student's process, beside the objects it works on (a custom autograd Function's
+    backward pass, say), and only its result comes back.
+    """
+    if measure_elsewhere is not None:
+        return measure_elsewhere("call", function, args, kwargs)[0]
+    return function(*args, **kwargs)
 
 
 def _arrays(value: Any) -> list:
@@ -275,41 +309,45 @@ class DeviceProbe(torch.nn.Module):
     """A linear model (in_features -> out_features) that records where each forward pass ran.
 
     Give it, with the device `meta`, to a function that should move a model and its data to a
-    device: `calls` then holds one (input device, parameter device) pair per forward pass.
+    device: `calls` then holds one (input device, parameter device, grad enabled) triple per forward pass.
     On `meta` it returns zeros on the CPU, so that the function can copy its result out.
     """
 
     def __init__(self, in_features: int, out_features: int) -> None:
         super().__init__()
         self.linear = torch.nn.Linear(in_features, out_features)
-        self.calls: list[tuple[str, str]] = []
+        self.calls: list[tuple[str, str, bool]] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.calls.append((x.device.type, self.linear.weight.device.type))
-        if "meta" in self.calls[-1]:
+        self.calls.append((x.device.type, self.linear.weight.device.type, torch.is_grad_enabled()))
+        if "meta" in self.calls[-1][:2]:
             return torch.zeros(x.shape[0], self.linear.out_features, dtype=x.dtype)
         return self.linear(x)
 
 
 def assert_moves_to_device(name: str, run: Callable[[torch.nn.Module, torch.device], Any],
-                           in_features: int, out_features: int) -> None:
+                           in_features: int, out_features: int, without_grad: bool = False) -> None:
     """Check that `run(model, device)` moves the model and its inputs to `device` before using them.
 
     run: calls the function under test with a DeviceProbe model and the device `meta` (a device
-    that has shapes but no data, present on every machine).
+    that has shapes but no data, present on every machine). without_grad: the forward pass
+    must also run under torch.no_grad() (inference).
     """
     __tracebackhide__ = True
     probe = DeviceProbe(in_features, out_features)
     run(probe, torch.device("meta"))
     if not probe.calls:
         raise CheckFailed(f"{name} never called the model.")
-    inputs, params = zip(*probe.calls)
+    inputs, params, grads = zip(*probe.calls)
     if any(device != "meta" for device in params):
         raise CheckFailed(f"{name} ran the model with its parameters on {params[0]}, not on the device it "
                           "was given: call model.to(device) first (a machine without a GPU hides this).")
     if any(device != "meta" for device in inputs):
         raise CheckFailed(f"{name} gave the model inputs on {inputs[0]}, not on the device it was given: "
                           "create them with device=device, or move them with .to(device).")
+    if without_grad and any(grads):
+        raise CheckFailed(f"{name} ran the model with gradients recorded: wrap the forward pass in "
+                          "`with torch.no_grad():` (inference needs no graph, and the graph costs memory).")
     print(f"✓ {name} moves the model and its inputs to the device")
 
 

@@ -77,18 +77,22 @@ _DEFAULT = {"exact": (0.0, 0.0), "float64": (1e-6, 1e-9), "float32": (1e-4, 1e-5
 _FLOOR = {"exact": (0.0, 0.0), "float64": (0.0, 0.0), "float32": (1e-5, 1e-6), "half": (1e-2, 5e-3)}
 
 
-def tolerances(actual: Any, expected: Any, rtol: float | None = None,
-               atol: float | None = None) -> tuple[float, float]:
+def tolerances(actual: Any, expected: Any, rtol: float | None = None, atol: float | None = None,
+               inputs: Sequence[Any] = (), scale: float | None = None) -> tuple[float, float]:
     """The (rtol, atol) used to compare `actual` with `expected`.
 
-    The coarser of the two precisions decides: a float32 answer compared with a float64
-    oracle gets a float32 tolerance. atol scales with the largest |expected| (1 if all are 0).
+    The coarsest precision of `actual`, `expected` and `inputs` (what `actual` was computed
+    from) decides: a float32 answer, or one computed from float32 inputs, gets a float32
+    tolerance. atol scales with `scale`, by default the largest |expected| (1 if all are 0);
+    give the size of the numbers involved when the result is a small difference of large ones.
     Explicit values are used as given, but never tighter than that precision allows.
     """
-    precision = max(_precision(actual), _precision(expected), key=_ORDER.index)
-    values = np.abs(_to_numpy("the expected value", expected).astype(np.float64))
-    finite = values[np.isfinite(values)]
-    scale = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+    precision = max([_precision(actual), _precision(expected)] +
+                    [_precision(x) for x in inputs if hasattr(x, "dtype")], key=_ORDER.index)
+    if scale is None:
+        values = np.abs(_to_numpy("the expected value", expected).astype(np.float64))
+        finite = values[np.isfinite(values)]
+        scale = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
     default_rtol, default_atol = _DEFAULT[precision]
     floor_rtol, floor_atol = _FLOOR[precision]
     rtol = default_rtol if rtol is None else max(rtol, floor_rtol)
@@ -133,17 +137,18 @@ def _named_mistake(actual: np.ndarray, mistakes: Mapping[str, Any], rtol: float,
 
 def assert_close(name: str, actual: Any, expected: Any, rtol: float | None = None,
                  atol: float | None = None, hint: str | None = None,
-                 mistakes: Mapping[str, Any] | None = None) -> None:
+                 mistakes: Mapping[str, Any] | None = None, inputs: Sequence[Any] = (),
+                 scale: float | None = None) -> None:
     """Check that `actual` equals `expected` elementwise within |a - e| <= atol + rtol * |e|.
 
     Shapes must match exactly (checked before values). rtol/atol default to the precision
-    of the values (see `tolerances`). `mistakes` maps a message to the value a classic
+    of the values and of `inputs` (see `tolerances`, also for `scale`). `mistakes` maps a message to the value a classic
     mistake (or another convention) would give; when `actual` matches one, the failure
     says that message instead of listing numbers. Prints `✓ <name> matches ...` on success.
     """
     __tracebackhide__ = True
     actual_np, expected_np = _to_numpy(name, actual), _to_numpy("the expected value", expected)
-    rtol, atol = tolerances(actual, expected, rtol, atol)
+    rtol, atol = tolerances(actual, expected, rtol, atol, inputs, scale)
     if mistakes:
         named = _named_mistake(actual_np, mistakes, rtol, atol)
         if named and (actual_np.shape != expected_np.shape or _mismatch(actual_np, expected_np, rtol, atol).any()):

@@ -30,6 +30,7 @@ NUM_CLASSES = 3
 # so the student starts from a classifier with something to fix.
 DEFAULT_W = np.array([[0.0, -1.0, 0.3], [1.0, -0.5, 1.0]])  # (D=2, C=3): column c is w_c
 DEFAULT_B = np.array([0.0, 0.0, -0.5])
+FIGSIZE = (8.4, 4.0)  # inches at 100 dpi: 840 x 400 px
 
 
 @dataclass
@@ -204,4 +205,5 @@ def linear_classifier_widget(W: np.ndarray | None = None, b: np.ndarray | None =
         b = np.array([values[f"b{c}"] for c in range(NUM_CLASSES)])
         draw_linear(fig, X, y, W, b)
 
-    return interactive_figure(draw, controls, figsize=(10, 4.6))
+    # 840 px wide: beside the control column (at most 380 px) it fits a 1366 x 768 screen.
+    return interactive_figure(draw, controls, figsize=FIGSIZE)

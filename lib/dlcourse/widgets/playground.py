@@ -28,6 +28,8 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
 }
 DATASETS = ("spirals", "moons", "blobs")
 CLASS_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd")
+# Inches at 100 dpi, 840 x 380 px: beside the control column (at most 380 px) it fits a 1366 x 768 screen.
+FIGSIZE = (8.4, 3.8)
 
 
 def make_playground_data(name: str = "spirals", seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -163,7 +165,7 @@ def draw_playground(
 
     ax_regions, ax_loss = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.1]})
     extent = (result.xx.min(), result.xx.max(), result.yy.min(), result.yy.max())
-    ax_regions.imshow(image, origin="lower", extent=extent, aspect="auto", interpolation="bilinear")
+    ax_regions.imshow(image, origin="lower", extent=extent, aspect="equal", interpolation="bilinear")  # x1, x2 to scale
     ax_regions.scatter(X[:, 0], X[:, 1], c=colors[y], s=14, edgecolors="black", linewidths=0.4)
     ax_regions.set(xlabel="$x_1$", ylabel="$x_2$",
                    title=f"{dataset}: {hidden_layers} x {hidden_width} {activation} units, "
@@ -204,4 +206,4 @@ def network_playground(dataset: str = "spirals"):
         "steps": widgets.IntSlider(value=300, min=50, max=1000, step=50, description="steps",
                                    continuous_update=False, style=style),
     }
-    return interactive_figure(draw_playground, controls, figsize=(11, 4.4))
+    return interactive_figure(draw_playground, controls, figsize=FIGSIZE)
