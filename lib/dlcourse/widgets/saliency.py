@@ -139,7 +139,7 @@ def draw_saliency(fig, image, heat, probabilities: np.ndarray, explained: int, l
     ax_heat.set_title(f"{method}\nfor class {class_names[explained]}", fontsize=9)
     bar = fig.colorbar(shown, ax=ax_heat, fraction=0.046, pad=0.04)
     bar.ax.tick_params(labelsize=7)
-    bar.set_label("drop in p (red > 0 > blue)" if display["signed"] else "importance", fontsize=8)
+    bar.set_label("signed importance (red > 0 > blue)" if display["signed"] else "importance", fontsize=8)
     show_chw_image(ax_overlay, image)
     ax_overlay.imshow(heat, cmap=display["cmap"], vmin=display["vmin"], vmax=display["vmax"], alpha=0.55,
                       interpolation="bilinear")
@@ -152,7 +152,7 @@ def draw_saliency(fig, image, heat, probabilities: np.ndarray, explained: int, l
     ax_probs.set_ylabel("probability", fontsize=8)
     ax_probs.tick_params(labelsize=7)
     ax_probs.set_title("softmax (orange: explained)", fontsize=9)
-    fig.suptitle(f"{method}: which pixels matter for the score of class {class_names[explained]}", fontsize=10)
+    fig.suptitle(f"{method}: which pixels matter for class {class_names[explained]}", fontsize=10)
 
 
 def saliency_explorer(model: torch.nn.Module, images, labels, methods: Mapping[str, SaliencyMethod],
