@@ -137,12 +137,19 @@ class StudentConnection:
         if wire is None:
             return
         if isinstance(wire, tuple) and wire and wire[0] == "\0module" and isinstance(original, torch.nn.Module):
-            _, state, device, attributes = wire
+            _, state, device, attributes, grads = wire
             if device is not None:
                 original.to(_device_here(device))
             original.load_state_dict(self.decode(state), strict=False)
             for key, value in self.decode(attributes).items():
                 setattr(original, key, value)
+            parameters = dict(original.named_parameters())
+            for name, grad in self.decode(grads).items():
+                if name in parameters:
+                    parameters[name].grad = grad
+            return
+        if isinstance(wire, tuple) and wire and wire[0] == "\0optim" and isinstance(original, torch.optim.Optimizer):
+            original.load_state_dict(self.decode(wire[1]))
             return
         if isinstance(wire, tuple) and wire and wire[0] == "\0npgen" and isinstance(original, np.random.Generator):
             original.bit_generator.state = self.decode(wire[1])

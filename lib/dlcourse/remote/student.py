@@ -199,8 +199,11 @@ class StudentProcess:
             attributes = {k: v for k, v in vars(value).items()
                           if not k.startswith("_") and isinstance(v, (list, dict, tuple, str, int, float, bool))}
             first = next(iter(value.parameters()), None)
+            grads = {name: p.grad for name, p in value.named_parameters()}
             return ("\0module", export(value.state_dict(), self.handles), first.device.type if first is not None else None,
-                    export(attributes, self.handles))
+                    export(attributes, self.handles), export(grads, self.handles))
+        if isinstance(value, torch.optim.Optimizer):
+            return ("\0optim", export(value.state_dict(), self.handles))
         if isinstance(value, np.random.Generator):
             return ("\0npgen", export(value.bit_generator.state, self.handles))
         if isinstance(value, torch.Generator):
