@@ -1,7 +1,7 @@
 """Notebook 12_understanding: the solution passes every grade cell; classic mistakes fail with a named message.
 
 Each wrong version below is written the way a student writes it, with one classic mistake switched on;
-its grade cell (visible and hidden checks) must fail with a message that names it. Valid alternatives
+the VISIBLE part of its grade cell (what the student runs) must fail with a message that names it. Valid alternatives
 (another loop order, backward() instead of autograd.grad, hooks of another kind, einsum or a loop) must
 pass. Every grade cell must also pass when every OTHER function of the notebook is still a stub: a
 mistake costs its own cell only.
@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from gradecells import grade_cell_fails, run_grade_cell, solution_notebook
+from gradecells import run_grade_cell, solution_notebook
+from visible_checks import visible_part_fails
 
 NOTEBOOK = "12_understanding"
 FUNCTIONS_OF = {
@@ -48,7 +49,8 @@ def run(grade_id, **overrides):
 
 
 def fails(grade_id, match, **overrides):
-    grade_cell_fails(NOTEBOOK, grade_id, match, **overrides)
+    """Every classic mistake below fails a check the student sees: the grade cell's VISIBLE part."""
+    visible_part_fails(NOTEBOOK, grade_id, match, **overrides)
 
 
 def stub(*_args, **_kwargs):
