@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml
 lab: $(STAMP)
 	$(BIN)/dlcourse lab
 
-# JupyterHub's proxy, from the npm registry (online, once); without npm the hub tests skip.
+# JupyterHub's proxy, from the npm registry (online, once; the version that fits the Node.js found).
+# Without Node.js and npm it prints why and the class-server test skips with that reason.
 $(PROXY): | $(STAMP)
 	-$(BIN)/dlcourse hub --install-proxy
 

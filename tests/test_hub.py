@@ -75,6 +75,18 @@ def test_every_server_gets_the_course_config_with_the_class_exchange(tmp_path):
     assert str(course.STUDENT_LAB) not in hub.course_config_path(ROOT, state)
 
 
+def test_feedback_gets_the_secret_its_submission_was_handed_in_with(tmp_path):
+    for student, secret in (("alice", "ab" * 64), ("bob", "x" * 2000), ("cy", "cd" * 64)):
+        (tmp_path / "submitted" / student / "01_x").mkdir(parents=True)
+        (tmp_path / "submitted" / student / "01_x" / hub.SECRET).write_text(secret, encoding="utf-8")
+    for student in ("alice", "bob"):  # cy has no feedback yet
+        (tmp_path / "feedback" / student / "01_x").mkdir(parents=True)
+    assert hub.carry_submission_secrets(tmp_path) == 1
+    assert (tmp_path / "feedback" / "alice" / "01_x" / hub.SECRET).read_text(encoding="utf-8") == "ab" * 64
+    assert not (tmp_path / "feedback" / "bob" / "01_x" / hub.SECRET).exists()  # not one nbgrader wrote
+    assert not (tmp_path / "feedback" / "cy").exists()
+
+
 def test_stop_ends_the_processes_the_hub_left(tmp_path):
     env = {**os.environ, hub.MARKER: str(tmp_path)}
     parent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], env=env, start_new_session=True)
@@ -95,9 +107,11 @@ def test_stop_ends_the_processes_the_hub_left(tmp_path):
 
 def test_a_missing_proxy_or_node_is_named_with_the_fix(monkeypatch):
     monkeypatch.setattr(hub, "_node_major", lambda: None)
-    assert "install Node.js 20" in hub.proxy_problem()
-    monkeypatch.setattr(hub, "_node_major", lambda: 18)
+    assert "install Node.js and npm" in hub.proxy_problem()
+    monkeypatch.setattr(hub, "_node_major", lambda: 8)
     assert "too old" in hub.proxy_problem()
+    assert [hub.proxy_package(major) for major in (8, 18, 20, 22)] == [
+        None, "configurable-http-proxy@4.6.3", "configurable-http-proxy@5.3.0", "configurable-http-proxy@5.3.0"]
     monkeypatch.setattr(hub, "_node_major", lambda: 20)
     monkeypatch.setattr(hub, "find_proxy", lambda: None)
     assert "dlcourse hub --install-proxy" in hub.proxy_problem()
@@ -345,12 +359,7 @@ def test_a_class_on_the_hub_release_submit_grade_and_feedback(class_server):
     assert rows[names["alice"]]["autograded"] == "1" and rows[names["bob"]]["autograded"] == "0", rows
     made = _as(class_server, grader, [sys.executable, "-m", "dlcourse", "feedback", ASSIGNMENT], cwd=root)
     assert made.returncode == 0, made.stdout + made.stderr
-    # nbgrader names each returned page by the submission's secret (submission_secret.txt, written
-    # by `submit`, collected beside the notebook); release_feedback reads it from feedback/.
-    no_secret = [role for role in ("alice", "bob")
-                 if not (root / "feedback" / names[role] / ASSIGNMENT / "submission_secret.txt").is_file()]
-    if not no_secret:
-        _return_feedback(users, names, formgrader)
+    _return_feedback(users, names, formgrader)
     # What a student cannot reach: another student's files and submission, the course folder.
     alice = users["alice"]
     for path in (f"/user/{names['bob']}/api/contents/{ASSIGNMENT}",
@@ -373,10 +382,6 @@ def test_a_class_on_the_hub_release_submit_grade_and_feedback(class_server):
     rest = process.communicate(timeout=120)[0]
     assert "stopped the hub" in rest, rest
     assert hub._marked_processes(class_server["base"] / "hub") == []
-    if no_secret:
-        pytest.xfail("feedback cannot be returned through the exchange: `dlcourse grade` does not carry "
-                     "submission_secret.txt from submitted/ into autograded/ (grading.py grade_one copies the "
-                     "notebooks and timestamp.txt only), so feedback/ lacks it and release_feedback fails")
 
 
 def _return_feedback(users: dict, names: dict, formgrader: str) -> None:

@@ -25,7 +25,8 @@ from pathlib import Path
 
 from . import course
 
-PROXY_PACKAGE = "configurable-http-proxy@5.3.0"  # needs Node.js 20 or newer
+# configurable-http-proxy, pinned per Node.js: 5.x needs Node.js 20; 4.6.3 runs on 10 to 19 (Debian 12 ships 18)
+PROXY_PACKAGES = ((20, "configurable-http-proxy@5.3.0"), (10, "configurable-http-proxy@4.6.3"))
 PROXY_HOME = Path(sys.prefix) / "hub-proxy"        # npm's --prefix: inside this Python environment
 MARKER = "DLCOURSE_HUB"                            # in the environment of every process a hub starts
 START_TIMEOUT = 120                                # seconds until the hub must answer
@@ -51,13 +52,18 @@ def _node_major() -> int | None:
         return None
 
 
+def proxy_package(major: int | None) -> str | None:
+    """The pinned configurable-http-proxy for Node.js `major` (None: no Node.js, or one too old)."""
+    return next((package for oldest, package in PROXY_PACKAGES if major is not None and major >= oldest), None)
+
+
 def proxy_problem() -> str | None:
     """Why the proxy cannot run here (one line), or None when it can."""
     major = _node_major()
     if major is None:
-        return "Node.js not found: install Node.js 20 or newer and npm (apt-get install nodejs npm)"
-    if major < 20:
-        return f"Node.js {major} is too old for {PROXY_PACKAGE}: install Node.js 20 or newer"
+        return "Node.js not found: install Node.js and npm (apt-get install nodejs npm)"
+    if proxy_package(major) is None:
+        return f"Node.js {major} is too old for configurable-http-proxy: install Node.js 10 or newer"
     if find_proxy() is None:
         return ("configurable-http-proxy is not installed: run `dlcourse hub --install-proxy` once, online "
                 "(`make test` does)")
@@ -66,16 +72,17 @@ def proxy_problem() -> str | None:
 
 def install_proxy(progress=print) -> str | None:
     """npm-install the proxy into this environment; returns why it failed, or None."""
-    npm = shutil.which("npm")
-    if npm is None:
-        return "npm not found: install Node.js 20 or newer and npm (apt-get install nodejs npm)"
+    npm, package = shutil.which("npm"), proxy_package(_node_major())
+    if npm is None or package is None:
+        return proxy_problem() or "npm not found: install it (apt-get install npm)"
     PROXY_HOME.mkdir(parents=True, exist_ok=True)
-    progress(f"installing {PROXY_PACKAGE} into {PROXY_HOME} ...")
+    progress(f"installing {package} into {PROXY_HOME} ...")
     try:
         result = subprocess.run([npm, "install", "--prefix", str(PROXY_HOME), "--no-audit", "--no-fund",
-                                 "--fetch-retries=1", PROXY_PACKAGE], capture_output=True, text=True, timeout=600)
+                                 "--fetch-retries=1", "--fetch-timeout=60000", package],
+                                capture_output=True, text=True, timeout=300)
     except subprocess.TimeoutExpired:
-        return "npm install took more than 10 minutes (no network?)"
+        return "npm install took more than 5 minutes (no network?)"
     if result.returncode != 0:
         return "npm install failed: " + (result.stderr.strip().splitlines() or ["no output"])[-1]
     return proxy_problem()
@@ -139,6 +146,27 @@ def student_config_path(state: Path) -> str:
 def course_config_path(root: Path, state: Path) -> str:
     """JUPYTER_CONFIG_PATH of the course account's server: the shared exchange, then the course's config."""
     return os.pathsep.join([str(state / "course-server"), str(root), str(course.CONFIG_EXTRA)])
+
+
+SECRET = "submission_secret.txt"  # written by nbgrader's submit; names the student's returned feedback
+
+
+def carry_submission_secrets(root: Path) -> int:
+    """Copy each submission's secret from submitted/ into its feedback/ folder; returns how many.
+
+    nbgrader's release_feedback names each returned page by the secret that `submit` wrote beside
+    the notebook (only the submitting student holds it). nbgrader's own autograde carries every
+    file of a submission into autograded/ and so into feedback/; `dlcourse grade` carries only
+    the notebooks, so the secret comes from submitted/ here. One line of hex (128 characters);
+    anything longer is not a secret nbgrader wrote and is left behind.
+    """
+    carried = 0
+    for secret in sorted((root / "submitted").glob(f"*/*/{SECRET}")):
+        target = root / "feedback" / secret.parent.parent.name / secret.parent.name
+        if target.is_dir() and secret.stat().st_size <= 1024:
+            shutil.copyfile(secret, target / SECRET)
+            carried += 1
+    return carried
 
 
 # ------------------------------------------------------------------------------------ the trial
