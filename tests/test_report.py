@@ -15,6 +15,7 @@ import base64
 import csv
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from dlcourse import course, report
 from test_pipeline import run_dlcourse, scratch_course
 
 ASSIGNMENT = "00_primer"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "report"  # git-ignored
 ONE_HOT_COLUMNS = ("def one_hot(y, num_classes):\n    out = np.zeros((len(y), num_classes))\n"
                    "    out[:, y] = 1.0\n    return out\n")
 STD_DDOF_1 = ("def standardize_columns(X, eps=1e-8):\n"
@@ -107,7 +109,11 @@ def graded_class(tmp_path_factory):
         folder = root / "submitted" / student / ASSIGNMENT
         folder.mkdir(parents=True)
         (folder / "primer.ipynb").write_text(text, encoding="utf-8")
+    started = time.monotonic()
     graded = run_dlcourse(root, "grade", ASSIGNMENT, "--workers", "2")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)  # how long grading a class takes, for the README's sizing
+    (ARTIFACTS / "grading.txt").write_text(f"{graded.stdout}\n{len(hand_ins)} hand-ins, --workers 2: "
+                                           f"{time.monotonic() - started:.0f} s\n", encoding="utf-8")
     made = run_dlcourse(root, "report", ASSIGNMENT)
     assert made.returncode == 0, made.stdout + made.stderr
     with open(root / "reports" / f"{ASSIGNMENT}.csv", newline="", encoding="utf-8") as handle:
@@ -154,9 +160,8 @@ def test_the_page_shows_the_shares_the_scores_and_what_was_not_graded(graded_cla
     assert len(images) == 2 and all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
     assert "<script" not in page and not re.search(r"(src|href)=['\"]?(https?:|//)", page)
     assert (graded_class["root"] / "reports" / ".gitignore").read_text().splitlines()[-1] == "*"
-    artifacts = Path(__file__).resolve().parents[1] / "test-artifacts" / "report"
-    artifacts.mkdir(parents=True, exist_ok=True)
-    (artifacts / f"{ASSIGNMENT}.html").write_text(page, encoding="utf-8")  # to look at
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / f"{ASSIGNMENT}.html").write_text(page, encoding="utf-8")  # to look at
 
 
 @pytestmark_class
