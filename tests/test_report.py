@@ -1,12 +1,12 @@
 """`dlcourse report`: what the class got wrong, checked against a class whose mistakes we made.
 
-The class: 13 hand-ins of 00_primer, made from the solution with known mistakes injected in
+The class: 14 hand-ins of 00_primer, made from the solution with known mistakes injected in
 known proportions (replacing an answer cell's body by a wrong version): 4 correct, 3 with a
-one_hot that fills whole columns, 2 with the N - 1 std, 2 with a moving average one or two
-values too long (one mistake in two wordings: the shapes differ), 1 that tampers with the
-checks (flagged), 1 empty file (invalid). They are graded with `dlcourse grade --workers 2`
-(about 12 x 25 s of grading on a loaded 2-core machine), then the report's numbers are compared
-with the truth. The unit tests above it need no grading.
+one_hot that fills whole columns, 1 whose one_hot crashes the student's process (os._exit),
+2 with the N - 1 std, 2 with a moving average one or two values too long (one mistake in two
+wordings: the shapes differ), 1 that tampers with the checks (flagged), 1 empty file (invalid).
+They are graded with `dlcourse grade --workers 2` (about 13 x 25 s of grading on a loaded 2-core
+machine), then the report's numbers are compared with the truth. The unit tests above it need no grading.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ ONE_HOT_COLUMNS = ("def one_hot(y, num_classes):\n    out = np.zeros((len(y), nu
                    "    out[:, y] = 1.0\n    return out\n")
 STD_DDOF_1 = ("def standardize_columns(X, eps=1e-8):\n"
               "    return (X - X.mean(axis=0)) / (X.std(axis=0, ddof=1) + eps)\n")
+CRASH = "def one_hot(y, num_classes):\n    import os\n    os._exit(1)\n"
 TOO_LONG = ("def moving_average(x, window):\n    sums = np.concatenate([[0.0], np.cumsum(x)])\n"
             "    return np.concatenate([(sums[window:] - sums[:-window]) / window, np.zeros({extra})])\n")
 # student -> (answer cell, wrong body) or None for the solution; "tamper" and "empty" apart
@@ -37,15 +38,22 @@ CLASS = {
     "s05": ("one_hot", ONE_HOT_COLUMNS), "s06": ("one_hot", ONE_HOT_COLUMNS), "s07": ("one_hot", ONE_HOT_COLUMNS),
     "s08": ("standardize_columns", STD_DDOF_1), "s09": ("standardize_columns", STD_DDOF_1),
     "s10": ("moving_average", TOO_LONG.format(extra=1)), "s11": ("moving_average", TOO_LONG.format(extra=2)),
+    "s14": ("one_hot", CRASH),
 }
 TAMPER = "assert_close = check = assert_shape = lambda *a, **k: None\n"
 POINTS = {"check_one_hot": 1, "check_class_means": 1, "check_standardize_columns": 1, "check_moving_average": 2,
           "check_gradient": 1, "check_predict_on_device": 1}
-TRUTH = {  # grade cell -> (students failing it, a phrase of the message they must be grouped under)
-    "check_one_hot": (["s05", "s06", "s07"], "every row is all ones"),
-    "check_standardize_columns": (["s08", "s09"], "divides by N - 1 (ddof=1)"),
-    "check_moving_average": (["s10", "s11"], "has the wrong shape"),
+TRUTH = {  # grade cell -> its groups, most frequent first: (students, a phrase of the group's message)
+    "check_one_hot": [(["s05", "s06", "s07"], "every row is all ones"),
+                      (["s14"], "the student's process stopped during")],
+    "check_standardize_columns": [(["s08", "s09"], "divides by N - 1 (ddof=1)")],
+    "check_moving_average": [(["s10", "s11"], "has the wrong shape")],
 }
+
+
+def _failing(grade_id: str) -> list[str]:
+    return sorted(student for students, _ in TRUTH.get(grade_id, []) for student in students)
+
 COUNTED = sorted(CLASS)  # the flagged one is left out of the rates, the invalid one was never graded
 
 
@@ -131,16 +139,18 @@ def test_pass_rates_and_messages_match_the_mistakes_we_made(graded_class):
     assert {row["grade_id"] for row in rows} == set(POINTS), rows
     for grade_id, points in POINTS.items():
         cell = [row for row in rows if row["grade_id"] == grade_id]
-        failing, phrase = TRUTH.get(grade_id, ([], None))
+        failing = _failing(grade_id)
         assert cell[0]["points"] == f"{points:g}" and int(cell[0]["submissions"]) == len(COUNTED), cell
         assert int(cell[0]["passed"]) == len(COUNTED) - len(failing), (grade_id, cell)
         assert float(cell[0]["pass_rate"]) == pytest.approx((len(COUNTED) - len(failing)) / len(COUNTED), abs=1e-3)
         if not failing:
             assert len(cell) == 1 and cell[0]["message"] == "" and cell[0]["count"] == "0", cell
             continue
-        assert len(cell) == 1, f"{grade_id}: one mistake split into {len(cell)} groups: {cell}"
-        assert phrase in cell[0]["message"] and cell[0]["students"].split() == failing, cell
-        assert float(cell[0]["share"]) == pytest.approx(len(failing) / len(COUNTED), abs=1e-3)
+        groups = TRUTH[grade_id]
+        assert len(cell) == len(groups), f"{grade_id}: {len(groups)} mistake(s) grouped as {len(cell)}: {cell}"
+        for row, (students, phrase) in zip(cell, groups):
+            assert phrase in row["message"] and row["students"].split() == students, (grade_id, row)
+            assert float(row["share"]) == pytest.approx(len(students) / len(COUNTED), abs=1e-3)
     shape = next(row for row in rows if row["grade_id"] == "check_moving_average")
     assert shape["wordings"] == "2", "got (5,) and got (6,) are one mistake in two wordings"
 
@@ -148,10 +158,11 @@ def test_pass_rates_and_messages_match_the_mistakes_we_made(graded_class):
 @pytestmark_class
 def test_the_page_shows_the_shares_the_scores_and_what_was_not_graded(graded_class):
     page = graded_class["page"]
-    assert "27% of the class (3):" in page and "every row is all ones" in page  # 3 of 11
-    assert "18% of the class (2):" in page and "divides by N - 1" in page
-    assert "11 graded submissions counted; 2 not graded cleanly" in page
-    assert "mean 6.2, median 6 of 7 autograded points" in page  # 4 x 7, 5 x 6, 2 x 5
+    assert "25% of the class (3):" in page and "every row is all ones" in page  # 3 of 12
+    assert "8% of the class (1):" in page and "(sys.exit or os._exit, a crash" in page  # why it crashed
+    assert "17% of the class (2):" in page and "divides by N - 1" in page
+    assert "12 graded submissions counted; 2 not graded cleanly" in page
+    assert "mean 6.2, median 6 of 7 autograded points" in page  # 4 x 7, 6 x 6, 2 x 5
     flagged = re.search(r"<td>s12</td><td>flagged</td><td>(.*?)</td>", page)
     assert flagged and "tampering" in flagged.group(1) and "assert_close" in flagged.group(1), page[-2000:]
     invalid = re.search(r"<td>s13</td><td>invalid</td><td>(.*?)</td>", page)
@@ -168,8 +179,8 @@ def test_the_page_shows_the_shares_the_scores_and_what_was_not_graded(graded_cla
 def test_the_histogram_counts_the_scores_of_the_counted_submissions(graded_class):
     result = report.collect(graded_class["root"], ASSIGNMENT)
     expected = {student: 7.0 for student in COUNTED}
-    for grade_id, (failing, _) in TRUTH.items():
-        for student in failing:
+    for grade_id in TRUTH:
+        for student in _failing(grade_id):
             expected[student] -= POINTS[grade_id]
     assert result.scores == expected and result.max_score == 7.0
     assert [row["student_id"] for row in result.problems] == ["s12", "s13"] and result.missing == 0
