@@ -573,7 +573,7 @@ def make_max_norm(kind="ok"):
     ("loop", "must not loop"),
     ("comprehension", "must not loop"),
     ("torch", "must be written by hand with NumPy"),
-    ("returns W", "returns a view of its input"),
+    ("returns W", "returns a view of its argument"),
 ])
 def test_max_norm_mistakes_are_named(kind, match):
     fails("check_max_norm", match, max_norm_project=make_max_norm(kind))

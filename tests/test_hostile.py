@@ -281,7 +281,7 @@ def test_a_blank_notebook_scores_zero_without_a_flag(graded_class):
     ("patches_numpy", "changed numpy.allclose"), ("patches_torch", "changed torch.nn.functional.one_hot"),
     ("patches_builtins", "changed builtins.AssertionError"),
     ("replaces_sys_modules", "replaced sys.modules['dlcourse.testing']"),
-    ("writes_gradebook", "tried to open"), ("reads_solution", "tried to open"),
+    ("writes_gradebook", "gradebook.db, a file of the course"), ("reads_solution", "tried to open"),
     ("detached_process", "tried to start a process"), ("forks", "tried to start a process"),
     ("network", "tried to use the network"), ("deletes_course", "a file of the course"),
     ("follows_symlink", "a file of the course"), ("kills_grader", "tried to send a signal"),

@@ -99,16 +99,21 @@ class StudentConnection:
 
     def call(self, target: Remote, args: tuple, kwargs: dict) -> Any:
         reply = self.request("call", target, args, kwargs, self.context())
-        for original, state in zip(args, reply["args"]):
-            self.apply_state(original, state)
-        for key, state in reply["kwargs"].items():
-            self.apply_state(kwargs[key], state)
+        self._copy_back(args, kwargs, reply)
         return self.decode(reply["result"])
 
     def measure(self, kind: str, target: Any, args: tuple, kwargs: dict, options: dict | None = None
                 ) -> tuple[Any, Any]:
         reply = self.request("measure", kind, target, args, kwargs, options or {}, self.context())
+        self._copy_back(args, kwargs, reply)
         return self.decode(reply["result"]), self.decode(reply["data"])
+
+    def _copy_back(self, args: tuple, kwargs: dict, reply: dict) -> None:
+        """What the student's code did in place to the arguments it was sent."""
+        for original, state in zip(args, reply["args"]):
+            self.apply_state(original, state)
+        for key, state in reply["kwargs"].items():
+            self.apply_state(kwargs[key], state)
 
     # ------------------------------------------------------------------ helpers
     @staticmethod

@@ -139,7 +139,9 @@ class StudentProcess:
         with self._context(context):
             result, data = measure(target, *args, **kwargs)
         data = dict(data) if kind == "count_lines" else data
-        return {"result": export(result, self.handles), "data": export(data, self.handles)}
+        return {"result": export(result, self.handles), "data": export(data, self.handles),
+                "args": [self._state(value) for value in args],
+                "kwargs": {key: self._state(value) for key, value in kwargs.items()}}
 
     def do_getattr(self, target: Any, name: str) -> Any:
         return export(getattr(target, name), self.handles, copy_containers=False)
