@@ -178,3 +178,13 @@ def test_a_students_lab_hides_the_instructor_panels():
     assert str(course.STUDENT_LAB) in student and str(course.STUDENT_LAB) not in instructor
     page_config = json.loads((course.STUDENT_LAB / "labconfig" / "page_config.json").read_text())
     assert page_config["disabledExtensions"]["@jupyter/nbgrader:formgrader"] is True
+
+
+def test_bench_grading_takes_worker_counts_and_one_assignment():
+    from dlcourse.cli import parser
+
+    args = parser().parse_args(["bench", "07_sequences", "--grading", "3", "--workers", "1", "2"])
+    assert (args.grading, args.workers, args.assignments) == (3, [1, 2], ["07_sequences"])
+    args = parser().parse_args(["bench", "--grading", "3", "00_primer", "01_knn"])
+    with pytest.raises(SystemExit, match="at most one assignment"):
+        args.run(Path("."), args)

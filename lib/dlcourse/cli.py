@@ -128,7 +128,9 @@ def _feedback(root: Path, args) -> int:
 
 def _bench(root: Path, args) -> int:
     if args.grading:
-        bench.grading_throughput(root, args.grading, args.workers or [1, 2])
+        if len(args.assignments) > 1:
+            raise SystemExit("dlcourse bench --grading: name at most one assignment (default 00_primer)")
+        bench.grading_throughput(root, args.grading, args.workers or [1, 2], *args.assignments)
         return 0
     timings = bench.bench(root, args.assignments or None)
     print(bench.report(timings))
@@ -182,8 +184,9 @@ def parser() -> argparse.ArgumentParser:
     timing = commands.add_parser("bench", help="time each solution notebook (budget: 90 s)")
     timing.add_argument("assignments", nargs="*", help="assignment folders (default: all)")
     timing.add_argument("--grading", type=int, metavar="COPIES",
-                        help="instead: grade COPIES copies of 00_primer's solution, report submissions per minute")
-    timing.add_argument("--workers", type=int, action="append", help="with --grading: worker counts (default 1 and 2)")
+                        help="instead: grade COPIES copies of one solution (default 00_primer), report submissions per minute")
+    timing.add_argument("--workers", type=int, nargs="+", metavar="N",
+                        help="with --grading: the worker counts to try (default: 1 2)")
     timing.set_defaults(run=_bench)
     nbgrader = commands.add_parser("nbgrader", help="run nbgrader with the course config", add_help=False)
     nbgrader.set_defaults(run=_nbgrader, passthrough_to="nbgrader")

@@ -121,11 +121,13 @@ def _dlcourse() -> str:
 
 
 def _write_lab_settings(settings: Path) -> None:
-    """User settings of the test lab: no news or update checks (offline), every cell in the DOM."""
+    """User settings of the test lab: no news or update checks (offline), every cell in the DOM,
+    widget state saved with the notebook (labdriver.widget_cells reads which widgets are open)."""
     files = {
         "@jupyterlab/apputils-extension/notification.jupyterlab-settings":
             {"fetchNews": "false", "checkForUpdates": False},
         "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+        "@jupyter-widgets/jupyterlab-manager/plugin.jupyterlab-settings": {"saveState": True},
     }
     for name, values in files.items():
         path = settings / name

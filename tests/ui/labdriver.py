@@ -45,6 +45,7 @@ def skip_reason() -> str | None:
 # streams and error tracebacks alike with STDERR_MIME (a widget view's output has no mime mark).
 STDERR_MIME = "application/vnd.jupyter.stderr"
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE_MIME = "application/vnd.jupyter.widget-state+json"
 # stderr that is no defect of a notebook (the same as jupyter_config.py's IgnorePattern).
 HARMLESS_STDERR = re.compile(r"Matplotlib is building the font cache")
 FIGURE_TEXT = re.compile(r"<Figure size [\d.]+x[\d.]+ with \d+ Axes>")  # a figure shown as text
@@ -245,10 +246,14 @@ def saved_problems(notebook: dict) -> list[str]:
 
 
 def widget_cells(notebook: dict) -> dict[int, int]:
-    """{cell index: number of ipywidgets views it displays} in a saved, executed notebook."""
+    """{cell index: number of live ipywidgets views it displays} in a saved, executed notebook.
+    The test lab saves widget state (conftest), which holds only the models still open: a view of
+    a widget the kernel closed (a progress bar with leave=False) is not expected to render."""
+    state = notebook.get("metadata", {}).get("widgets", {}).get(WIDGET_STATE_MIME, {}).get("state")
     found = {}
     for index, cell in enumerate(notebook["cells"]):
-        count = sum(WIDGET_MIME in o.get("data", {}) for o in cell.get("outputs", []))
+        views = [o["data"][WIDGET_MIME] for o in cell.get("outputs", []) if WIDGET_MIME in o.get("data", {})]
+        count = sum(state is None or view.get("model_id") in state for view in views)
         if count:
             found[index] = count
     return found
