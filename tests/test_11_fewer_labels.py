@@ -1,7 +1,8 @@
 """Notebook 11_fewer_labels: the solution passes every grade cell; classic mistakes fail with a named message.
 
-Each wrong version below is written the way a student writes it, with one classic mistake; its grade cell
-(visible and hidden checks) must fail with a message that names it. Valid alternatives (another order of the
+Each wrong version below is written the way a student writes it, with one classic mistake; the VISIBLE part
+of its grade cell (what the student runs) must fail with a message that names it (only the overflowing softmax
+of TTA is left to a hidden case). Valid alternatives (another order of the
 random draws, a loop instead of fancy indexing, torch instead of NumPy where the exercise allows it, another
 way to mask the diagonal, ...) must pass. Later cells do not depend on earlier answers: the mean teacher's
 loss is checked with a broken consistency_loss in place.
@@ -26,6 +27,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from gradecells import grade_cell_fails, run_grade_cell, solution_notebook
+from visible_checks import visible_part_fails
 
 NOTEBOOK = "11_fewer_labels"
 GRADE_IDS = ["check_horizontal_flip", "check_random_crop", "check_random_resized_crop", "check_color_jitter",
@@ -39,7 +41,7 @@ def run(grade_id, **overrides):
 
 
 def fails(grade_id, match, **overrides):
-    grade_cell_fails(NOTEBOOK, grade_id, match, **overrides)
+    visible_part_fails(NOTEBOOK, grade_id, match, **overrides)
 
 
 def gather(x, rows, cols):
@@ -438,7 +440,8 @@ def test_tta_mistake_is_named(wrong, match):
 
 def test_tta_with_a_softmax_that_overflows_is_named():
     naive = lambda f, x, views: np.mean([np.exp(f(v(x))) / np.exp(f(v(x))).sum(axis=1, keepdims=True) for v in views], 0)
-    fails("check_tta", "overflow", tta_predict_proba=naive)
+    # a hidden case, not a new idea: the stable softmax is taught in 02, and the docstring asks for it
+    grade_cell_fails(NOTEBOOK, "check_tta", "overflow", tta_predict_proba=naive)
 
 
 def tta_in_one_batch(predict_logits, x, views):
