@@ -7,7 +7,10 @@ so `jupyter lab` and `nbgrader` both see the values below.
 
 import os
 
+import dlcourse
+
 COURSE_ROOT = os.path.dirname(os.path.abspath(__file__))
+DLCOURSE_CONFIG = os.path.join(os.path.dirname(dlcourse.__file__), "config")  # files the course ships
 
 c = get_config()  # noqa: F821 (provided by traitlets when the file is loaded)
 
@@ -66,5 +69,8 @@ c.IgnorePattern.pattern = r"(Matplotlib is building the font cache|.*UserWarning
 
 # --- JupyterLab ---------------------------------------------------------------------------
 c.ServerApp.root_dir = COURSE_ROOT
-c.LabApp.default_url = "/lab/tree/course"
+c.LabApp.default_url = "/lab/tree/course/README.md"  # the start page, opened rendered (see overrides.json)
 c.ServerApp.open_browser = True
+# Course-wide lab settings: no "Jupyter news" prompt (offline), Markdown opens rendered.
+c.LabApp.app_settings_dir = os.path.join(DLCOURSE_CONFIG, "lab-settings")
+c.LabApp.news_url = None

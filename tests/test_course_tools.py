@@ -33,7 +33,8 @@ def test_environment_yml_pins_match_pyproject():
 
 def test_nbgrader_sees_the_config_only_through_the_config_path():
     seen = course.nbgrader_settings(ROOT)
-    assert seen == {"course_id": "dlcourse", "source_directory": "solutions", "release_directory": "course"}
+    assert seen == {"course_id": "dlcourse", "source_directory": "solutions", "release_directory": "course",
+                    "db_url": f"sqlite:///{ROOT / 'gradebook.db'}"}
     bare = {k: v for k, v in os.environ.items() if k != "JUPYTER_CONFIG_PATH"}
     assert course.nbgrader_settings(ROOT, env=bare)["source_directory"] == "source", (
         "without JUPYTER_CONFIG_PATH nbgrader should fall back to its defaults; if it does not, "
@@ -44,7 +45,8 @@ def test_jupyterlab_sees_the_config():
     result = subprocess.run([sys.executable, "-m", "jupyterlab", "--show-config"], cwd=ROOT,
                             env=course.jupyter_env(ROOT), capture_output=True, text=True, timeout=120)
     assert str(ROOT / "jupyter_config.py") in result.stdout
-    assert "default_url = '/lab/tree/course'" in result.stdout
+    assert "default_url = '/lab/tree/course/README.md'" in result.stdout
+    assert "news_url = None" in result.stdout
     assert f"root_dir = '{ROOT}'" in result.stdout
 
 
@@ -87,13 +89,13 @@ def test_check_names_leaks_outputs_duplicates_and_missing_points(primer_copy):
     release = primer_copy / "course" / PRIMER / "primer.ipynb"
     _edit_first_cell_with(release, "def one_hot", lambda c: c.update(source="### BEGIN SOLUTION\n"))
     source = primer_copy / "solutions" / PRIMER / "primer.ipynb"
-    _edit_first_cell_with(source, "print(device)", lambda c: c.update(
+    _edit_first_cell_with(source, "def moving_average_loop", lambda c: c.update(
         outputs=[{"output_type": "stream", "name": "stdout", "text": "cpu\n"}], execution_count=3))
     _edit_first_cell_with(source, "def class_means", lambda c: c["metadata"]["nbgrader"].update(grade_id="one_hot"))
-    _edit_first_cell_with(source, "NearestCentroid", lambda c: c["metadata"]["nbgrader"].pop("points"))
+    _edit_first_cell_with(source, "def torch_class_means", lambda c: c["metadata"]["nbgrader"].pop("points"))
     out = run_dlcourse(primer_copy, "check").stdout
     assert "holds a solution or hidden-test marker" in out
-    assert "has outputs" in out
+    assert "have outputs" in out and "jupyter nbconvert --clear-output --inplace" in out
     assert "repeats grade_id 'one_hot'" in out
     assert "(check_class_means) is a grade cell without points" in out
 
@@ -114,10 +116,10 @@ def test_grade_survives_a_hanging_and_a_corrupt_submission(primer_copy):
     _submit(primer_copy, "hangs", hanging)
     _submit(primer_copy, "corrupt", "{ this is not a notebook")
 
-    result = run_dlcourse(primer_copy, "grade", PRIMER, "--workers", "2", "--timeout", "5")
-    assert result.returncode == 1, "a failed submission must make `dlcourse grade` exit non-zero"
-    lines = {line.split()[1]: line for line in result.stdout.splitlines() if line.startswith(PRIMER)}
-    assert "graded" in lines["good"] and "graded" in lines["hangs"] and "failed" in lines["corrupt"]
+    result = run_dlcourse(primer_copy, "grade", PRIMER, "--workers", "2", "--timeout", "30")
+    assert result.returncode == 1, "a submission that could not be graded must make `dlcourse grade` exit non-zero"
+    lines = {line.split()[2].rstrip(":"): line for line in result.stdout.splitlines() if f" {PRIMER} " in line}
+    assert ": graded" in lines["good"] and ": graded" in lines["hangs"] and ": invalid" in lines["corrupt"]
 
     good, hangs = (submission_scores(primer_copy, PRIMER, s) for s in ("good", "hangs"))
     assert hangs["check_one_hot"] == 0 and good["check_one_hot"] == 1
@@ -126,8 +128,8 @@ def test_grade_survives_a_hanging_and_a_corrupt_submission(primer_copy):
     with open(primer_copy / "grades.csv", newline="") as handle:
         rows = {row["student_id"]: row for row in csv.DictReader(handle)}
     assert set(rows) == {"good", "hangs", "corrupt"}
-    assert float(rows["corrupt"]["score"]) == 0
-    assert float(rows["good"]["score"]) == sum(good.values())
+    assert rows["corrupt"]["status"] == "invalid" and "not a notebook" in rows["corrupt"]["reason"]
+    assert float(rows["good"]["autograded"]) == sum(good.values())
 
 
 def test_regrading_replaces_the_old_grade(primer_copy):
@@ -159,3 +161,20 @@ def test_bench_times_every_code_cell_and_flags_the_budget():
     text = bench.report([timing, bench.Timing("solutions/x/slow.ipynb", 120.0, [(3, 100.0)])])
     assert "slow.ipynb  OVER the 90 s budget" in text
     assert f"{PRIMER}/primer.ipynb  OVER" not in text
+
+
+def test_tools_say_what_they_do_and_nbgrader_does_not_warn(primer_copy):
+    result = run_dlcourse(primer_copy, "check")
+    assert f"checking {PRIMER} ..." in result.stdout and "course/ is up to date and clean" in result.stdout
+    assert "No nbgrader_config.py file found" not in result.stdout + result.stderr
+    lab = run_dlcourse(primer_copy, "lab", "--help")
+    for option in ("--no-browser", "--port=", "--IdentityProvider.token=", "--instructor"):
+        assert option in lab.stdout, option
+
+
+def test_a_students_lab_hides_the_instructor_panels():
+    student = course.jupyter_env(ROOT, instructor=False)["JUPYTER_CONFIG_PATH"].split(os.pathsep)
+    instructor = course.jupyter_env(ROOT, instructor=True)["JUPYTER_CONFIG_PATH"].split(os.pathsep)
+    assert str(course.STUDENT_LAB) in student and str(course.STUDENT_LAB) not in instructor
+    page_config = json.loads((course.STUDENT_LAB / "labconfig" / "page_config.json").read_text())
+    assert page_config["disabledExtensions"]["@jupyter/nbgrader:formgrader"] is True

@@ -93,11 +93,15 @@ def test_describe_environment_names_versions_and_device(machine):
 
 def test_grading_switch(monkeypatch):
     monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    monkeypatch.delenv("DLCOURSE_QUICK", raising=False)
     assert not dev.is_grading()
     assert dev.scale_for_grading(100, 2) == 100
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
     assert dev.is_grading()
     assert dev.scale_for_grading(100, 2) == 2
+    monkeypatch.delenv("NBGRADER_EXECUTION")
+    monkeypatch.setenv("DLCOURSE_QUICK", "1")  # the course's own tests: reduced, but not "grading"
+    assert not dev.is_grading() and dev.scale_for_grading(100, 2) == 2
 
 
 def test_describe_environment_names_the_gpu(machine, monkeypatch):

@@ -27,6 +27,17 @@ ASSIGNMENT = "00_primer"
 CHECKS = ["check_one_hot", "check_class_means", "check_standardize_columns", "check_moving_average",
           "check_gradient", "check_predict_on_device"]
 WRONG_ONE_HOT = "def one_hot(y, num_classes):\n    return np.zeros((len(y), num_classes))\n"
+ALTERNATIVE_ONE_HOT = (
+    "def one_hot(y, num_classes):\n"
+    "    y = np.asarray(y)\n"
+    "    bad = y[(y < 0) | (y >= num_classes)]\n"
+    "    if bad.size:\n"
+    "        raise ValueError(f'label {bad[0]} is not in [0, {num_classes})')\n"
+    "    return np.eye(num_classes)[y]\n")
+ALTERNATIVE_STANDARDIZE = (
+    "def standardize_columns(X, eps=1e-8):\n"
+    "    centred = X - X.mean(axis=0)\n"
+    "    return centred / (np.sqrt((centred ** 2).mean(axis=0)) + eps)\n")
 
 
 def _cells(notebook: dict) -> dict[str, dict]:
@@ -74,6 +85,8 @@ def _class(root: Path, solution: dict, release: dict, port: int) -> dict[str, ob
         # honest students, around the others
         "honest": solution,
         "honest_blank": release,
+        "honest_alternatives": _with_answer(_with_answer(solution, "one_hot", ALTERNATIVE_ONE_HOT),
+                                            "standardize_columns", ALTERNATIVE_STANDARDIZE),
         # 1. checks cannot be rebound or patched
         "rebinds_checkers": _with_answer(solution, "one_hot", WRONG_ONE_HOT +
                                          "assert_close = check = assert_shape = lambda *a, **k: None\n"),
@@ -104,7 +117,7 @@ def _class(root: Path, solution: dict, release: dict, port: int) -> dict[str, ob
                                     "get_ipython().ast_transformers.append(Swallow())\n"),
         "writes_gradebook": _with_answer(solution, "one_hot", WRONG_ONE_HOT +
                                          "import glob, os, sqlite3\n"
-                                         f"for path in glob.glob('../../**/gradebook.db', recursive=True) + ['{gradebook}',"
+                                         f"for path in glob.glob('*.db') + glob.glob('../*.db') + ['{gradebook}',"
                                          " os.path.expanduser('~/gradebook.db'), '../gradebook.db', '../../gradebook.db']:\n"
                                          "    try:\n        db = sqlite3.connect(path); db.execute("
                                          "'UPDATE grade SET auto_score = 1000'); db.commit()\n"
@@ -224,7 +237,7 @@ def graded_class(tmp_path_factory):
         for name in names:
             (folder / name).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
     before = _tree_digest(root)
-    result = run_dlcourse(root, "grade", ASSIGNMENT, "--workers", "2", "--timeout", "20",
+    result = run_dlcourse(root, "grade", ASSIGNMENT, "--workers", "2", "--timeout", "60",
                           "--submission-timeout", "400", timeout=2400)
     import time
     time.sleep(4)  # a process that outlived its submission would act now
@@ -247,7 +260,8 @@ def test_the_run_completes_and_the_course_is_unchanged(graded_class):
     assert set(graded_class["rows"]) == graded_class["students"], "every student has a row in grades.csv"
 
 
-@pytest.mark.parametrize("student", ["honest", "misnamed", "extra_notebook", "writes_stderr", "copies_answer_cell",
+@pytest.mark.parametrize("student", ["honest", "honest_alternatives", "misnamed", "extra_notebook", "writes_stderr",
+                                     "copies_answer_cell",
                                      "deletes_grade_cell", "edits_metadata"])
 def test_honest_and_harmless_submissions_get_full_marks_and_no_flag(graded_class, student):
     scores = _scores(graded_class, student)
@@ -267,7 +281,7 @@ def test_a_blank_notebook_scores_zero_without_a_flag(graded_class):
     ("patches_numpy", "changed numpy.allclose"), ("patches_torch", "changed torch.nn.functional.one_hot"),
     ("patches_builtins", "changed builtins.AssertionError"),
     ("replaces_sys_modules", "replaced sys.modules['dlcourse.testing']"),
-    ("writes_gradebook", "tried to open"), ("reads_solution", "tried to open"),
+    ("writes_gradebook", "gradebook.db, a file of the course"), ("reads_solution", "tried to open"),
     ("detached_process", "tried to start a process"), ("forks", "tried to start a process"),
     ("network", "tried to use the network"), ("deletes_course", "a file of the course"),
     ("follows_symlink", "a file of the course"), ("kills_grader", "tried to send a signal"),
@@ -297,8 +311,8 @@ def test_metadata_comes_from_the_course(graded_class):
 
 
 @pytest.mark.parametrize("student, lost, reason", [
-    ("endless_loop", "check_class_means", "ran past its 20 s limit"),
-    ("sleeps", "check_standardize_columns", "ran past its 20 s limit"),
+    ("endless_loop", "check_class_means", "ran past its 60 s limit"),
+    ("sleeps", "check_standardize_columns", "ran past its 60 s limit"),
     ("memory_bomb", "check_standardize_columns", "MemoryError"),
     ("sys_exit", "check_standardize_columns", "SystemExit"),
     ("os_exit", "check_standardize_columns", "the student's process stopped during standardize_columns"),

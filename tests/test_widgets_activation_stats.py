@@ -97,10 +97,21 @@ def test_widget_builds_headless_and_redraws_when_a_control_changes():
     assert widget.redraw() is widget.figure
 
 
-def test_widget_reports_an_unwritten_init_function():
-    def not_written(fan_in, fan_out, rng=None):
-        raise NotImplementedError
+def test_widget_reports_an_unwritten_init_function_on_axes():
+    """The release notebook calls the widget before the student wrote the init functions: the
+    message must be drawn on axes (text on an axis-less figure is not rendered inline)."""
+    def xavier_init(fan_in, fan_out, rng):
+        raise NotImplementedError("Write your solution here (see the docstring above).")
 
-    widget = activation_stats_widget({"xavier": not_written}, width=16, num_samples=10)
-    texts = [t.get_text() for t in widget.figure.texts]
-    assert any("not implemented yet" in t for t in texts)
+    widget = activation_stats_widget({"Xavier": xavier_init, "big": gaussian_init(1.0)}, width=16, num_samples=10)
+    (ax,) = widget.figure.axes
+    message = " ".join(t.get_text() for t in ax.texts)
+    assert "Not implemented yet" in message and "xavier_init" in message and "Xavier" in message
+    widget.controls["init"].value = "big"  # a written init draws the statistics again
+    assert len(widget.figure.axes) == 1 + 10
+
+
+def test_widget_figure_fits_beside_the_controls_on_a_small_screen():
+    widget = activation_stats_widget({"big": gaussian_init(1.0)}, width=16, num_samples=10)
+    width_px = widget.figure.get_figwidth() * widget.figure.dpi
+    assert width_px + 300 <= 1366 - 130  # 300 px of controls, about 130 px of JupyterLab around a cell

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dlcourse.widgets import optimizer_race as race_module
-from dlcourse.widgets.optimizer_race import RULES, SURFACES, loss_grid, path_losses, race
+from dlcourse.widgets.optimizer_race import AFFECTS, RULES, SURFACES, controls_in_use, loss_grid, path_losses, race
 
 CURVATURE = np.array([1.0, 20.0])  # the ill-conditioned quadratic is (x^2 + 20 y^2) / 2
 QUADRATIC = "ill-conditioned quadratic"
@@ -121,3 +121,36 @@ def test_choosing_a_surface_sets_its_learning_rates_and_redraws():
     assert "Rosenbrock" in widget.figure.axes[0].get_title()
     widget.controls["rules"].value = ("Nesterov",)
     assert set(_drawn_lines(widget)) == {"Nesterov"}
+
+
+def test_each_hyper_parameter_control_is_used_by_exactly_the_rules_it_names():
+    assert controls_in_use(("SGD",)) == {"lr": True, "adaptive_lr": False, "momentum": False,
+                                         "beta1": False, "beta2": False, "rmsprop_decay": False}
+    assert controls_in_use(("Nesterov", "RMSProp")) == {"lr": True, "adaptive_lr": True, "momentum": True,
+                                                         "beta1": False, "beta2": False, "rmsprop_decay": True}
+    assert all(controls_in_use(RULES).values()) and not any(controls_in_use(()).values())
+    # the claim is true: changing a control moves only the paths of the rules it names
+    base = race(QUADRATIC, RULES, num_steps=15)
+    changed = {"lr": 0.02, "adaptive_lr": 0.05, "momentum": 0.5, "beta1": 0.5, "beta2": 0.9, "rmsprop_decay": 0.6}
+    for name, value in changed.items():
+        moved = race(QUADRATIC, RULES, num_steps=15, **{name: value})
+        differs = {rule for rule in RULES if not np.allclose(moved[rule], base[rule])}
+        assert differs == set(AFFECTS[name]), name
+
+
+def test_sliders_of_rules_not_chosen_are_disabled_and_labels_name_their_rules():
+    widget = race_module.optimizer_race_widget()
+    controls = widget.controls
+    assert "cmd" in controls["rules"].tooltip and "⌘" in controls["rules"].description
+    assert not controls["beta1"].disabled and controls["rmsprop_decay"].disabled  # SGD, Momentum, Adam
+    controls["rules"].value = ("Nesterov",)
+    assert {name for name in AFFECTS if controls[name].disabled} == {"adaptive_lr", "beta1", "beta2", "rmsprop_decay"}
+    assert "Adam only" in controls["beta1"].description and "Adam only" in controls["beta2"].description
+    assert "RMSProp only" in controls["rmsprop_decay"].description and "Mom." in controls["momentum"].description
+
+
+def test_widget_figure_fits_beside_the_controls_on_a_small_screen():
+    widget = race_module.optimizer_race_widget()
+    width_px = widget.figure.get_figwidth() * widget.figure.dpi
+    assert width_px + 300 <= 1366 - 130  # 300 px of controls, about 130 px of JupyterLab around a cell
+    assert all(control.layout.width == "300px" for control in widget.controls.values())

@@ -93,6 +93,16 @@ def _ordinary(cell: dict) -> dict:
     return kept
 
 
+def _text(cell: dict) -> str:
+    return "".join(cell.get("source", "")).strip()
+
+
+def _essentials(cell: dict) -> tuple:
+    """The nbgrader metadata that decides grading (not checksums, which only the release has)."""
+    meta = _meta(cell)
+    return tuple(meta.get(key) for key in ("grade_id", "grade", "solution", "locked", "task", "points"))
+
+
 def _merge(skeleton: dict, theirs: dict | None, source_by_id: dict, notes: list[str]) -> dict:
     cell = json.loads(json.dumps(skeleton))  # a deep copy of the course's cell
     meta = _meta(cell)
@@ -107,12 +117,12 @@ def _merge(skeleton: dict, theirs: dict | None, source_by_id: dict, notes: list[
                              f"{cell['cell_type']}")
         return cell
     if grade_id:  # grade and locked cells: the course's source, hidden tests included
+        original = source_by_id.get(grade_id, skeleton)
         if theirs is None:
             notes.append(f"cell {grade_id!r} was deleted: the course's version was graded")
-        elif "".join(theirs.get("source", "")) != "".join(skeleton.get("source", "")) or \
-                _meta(theirs) != meta:
+        elif _text(theirs) not in (_text(skeleton), _text(original)) or _essentials(theirs) != _essentials(skeleton):
             notes.append(f"cell {grade_id!r} was edited (code or metadata): the course's version was graded")
-        cell["source"] = source_by_id[grade_id]["source"] if grade_id in source_by_id else cell["source"]
+        cell["source"] = original["source"]
         return cell
     if cell["cell_type"] == "code" and theirs is not None:  # a cell students may edit
         cell["source"] = theirs.get("source", "")

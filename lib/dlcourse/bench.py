@@ -1,4 +1,4 @@
-"""Time every solution notebook top to bottom in a fresh kernel, cell by cell."""
+"""Time every solution notebook top to bottom in a fresh kernel, cell by cell; and grading throughput."""
 
 from __future__ import annotations
 
@@ -52,7 +52,8 @@ def time_notebook(root: Path, path: Path, cell_timeout: int = 180) -> Timing:
         client = _TimedClient(notebook, timeout=cell_timeout, kernel_name="python3",
                               resources={"metadata": {"path": str(folder)}})
         start = time.perf_counter()
-        client.execute(env={**os.environ, "MPLBACKEND": "Agg"})
+        env = {k: v for k, v in os.environ.items() if k != "DLCOURSE_QUICK"}  # the full size, as a student runs it
+        client.execute(env={**env, "MPLBACKEND": "Agg"})
         seconds = time.perf_counter() - start
     return Timing(str(path.relative_to(root)), seconds, client.cell_seconds)
 
@@ -76,3 +77,36 @@ def report(timings: list[Timing]) -> str:
             lines.append(f"           {seconds:6.1f} s  cell {index}")
     lines.append(f"{sum(t.seconds for t in timings):7.1f} s  in all")
     return "\n".join(lines)
+
+
+def grading_throughput(root: Path, copies: int, workers: list[int], assignment: str = "00_primer",
+                       progress=print) -> list[tuple[int, float]]:
+    """Submissions per minute of `dlcourse grade` on `copies` copies of one solution, per worker count.
+
+    Runs in a scratch copy of the course (its own gradebook); returns [(workers, per minute)].
+    """
+    import subprocess
+    import sys
+
+    results = []
+    with tempfile.TemporaryDirectory(prefix="dlcourse-throughput-") as scratch:
+        course_root = Path(scratch)
+        shutil.copy2(root / "jupyter_config.py", course_root)
+        for folder in (SOURCE_DIR, "course"):
+            shutil.copytree(root / folder / assignment, course_root / folder / assignment)
+        solution = next((root / SOURCE_DIR / assignment).glob("*.ipynb"))
+        for index in range(copies):
+            target = course_root / "submitted" / f"student{index:03d}" / assignment
+            target.mkdir(parents=True)
+            shutil.copy2(solution, target / solution.name)
+        env = {k: v for k, v in os.environ.items() if k not in ("JUPYTER_CONFIG_PATH", "DLCOURSE_ROOT")}
+        for count in workers:
+            start = time.perf_counter()
+            done = subprocess.run([sys.executable, "-m", "dlcourse", "grade", assignment, "--workers", str(count)],
+                                  cwd=course_root, env=env, capture_output=True, text=True)
+            minutes = (time.perf_counter() - start) / 60
+            graded = done.stdout.count(": graded")
+            results.append((count, graded / minutes))
+            progress(f"{count} worker(s): {graded} of {copies} graded in {minutes * 60:.0f} s, "
+                     f"{graded / minutes:.1f} submissions per minute")
+    return results

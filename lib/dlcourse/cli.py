@@ -60,13 +60,27 @@ def _doctor(root: Path, _args) -> int:
     return 1 if problems else 0
 
 
+LAB_HELP = """\
+Starts JupyterLab on the course with its configuration (jupyter_config.py), opened on the
+start page course/README.md. Every other option goes to JupyterLab unchanged, e.g.:
+
+  --no-browser                    do not open a browser (print the URL instead)
+  --port=8890                     another port than 8888
+  --IdentityProvider.token=TOKEN  a fixed login token (or "" for none, on a laptop only)
+  --ip=0.0.0.0                    listen on every network interface (set a token!)
+
+A student's lab hides nbgrader's instructor panels (Create Assignment, Formgrader, Courses);
+--instructor shows them.
+"""
+
+
 def _lab(root: Path, args) -> int:
     (root / "exchange").mkdir(exist_ok=True)  # nbgrader's exchange (jupyter_config.py), git-ignored
     command = [sys.executable, "-m", "jupyterlab", *args.passthrough]
     if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in command:
         print("dlcourse lab: running as root (a container?), so starting JupyterLab with --allow-root")
         command.append("--allow-root")
-    return subprocess.call(command, cwd=root, env=course.jupyter_env(root))
+    return subprocess.call(command, cwd=root, env=course.jupyter_env(root, instructor=args.instructor))
 
 
 def _progress(verb: str):
@@ -113,6 +127,9 @@ def _feedback(root: Path, args) -> int:
 
 
 def _bench(root: Path, args) -> int:
+    if args.grading:
+        bench.grading_throughput(root, args.grading, args.workers or [1, 2])
+        return 0
     timings = bench.bench(root, args.assignments or None)
     print(bench.report(timings))
     return 1 if any(t.seconds > bench.BUDGET_SECONDS for t in timings) else 0
@@ -129,7 +146,7 @@ def _test(root: Path, args) -> int:
     paths = [] if chose_paths else ["tests", course.SOURCE_DIR]
     command = [sys.executable, "-m", "pytest", "-n", workers, "--dist", "loadgroup", "--nbval-lax",
                "--nbval-cell-timeout=180", "-p", "no:cacheprovider", *paths, *args.passthrough]
-    env = {**course.jupyter_env(root), "MPLBACKEND": "Agg"}
+    env = {**course.jupyter_env(root), "MPLBACKEND": "Agg", "DLCOURSE_QUICK": "1"}  # experiments at their reduced size
     # One thread per process: with one test worker per core, more threads only fight (torch
     # slows down many times over when its threads outnumber the free cores).
     env.setdefault("OMP_NUM_THREADS", "1")
@@ -141,7 +158,9 @@ def parser() -> argparse.ArgumentParser:
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = top.add_subparsers(dest="command", required=True)
     commands.add_parser("doctor", help="check the installation, config, device and data").set_defaults(run=_doctor)
-    lab = commands.add_parser("lab", help="start JupyterLab on the course (other arguments go to it)")
+    lab = commands.add_parser("lab", help="start JupyterLab on the course (other arguments go to it)",
+                              description=LAB_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    lab.add_argument("--instructor", action="store_true", help="show nbgrader's instructor panels")
     lab.set_defaults(run=_lab, passthrough_to="jupyter lab")
     build = commands.add_parser("build", help="regenerate course/ from solutions/")
     build.add_argument("assignments", nargs="*", help="assignment folders (default: all)")
@@ -162,6 +181,9 @@ def parser() -> argparse.ArgumentParser:
     feedback.set_defaults(run=_feedback)
     timing = commands.add_parser("bench", help="time each solution notebook (budget: 90 s)")
     timing.add_argument("assignments", nargs="*", help="assignment folders (default: all)")
+    timing.add_argument("--grading", type=int, metavar="COPIES",
+                        help="instead: grade COPIES copies of 00_primer's solution, report submissions per minute")
+    timing.add_argument("--workers", type=int, action="append", help="with --grading: worker counts (default 1 and 2)")
     timing.set_defaults(run=_bench)
     nbgrader = commands.add_parser("nbgrader", help="run nbgrader with the course config", add_help=False)
     nbgrader.set_defaults(run=_nbgrader, passthrough_to="nbgrader")

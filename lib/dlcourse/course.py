@@ -10,6 +10,7 @@ from __future__ import annotations
 import filecmp
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,6 +21,7 @@ CONFIG_NAME = "jupyter_config.py"
 SOURCE_DIR = "solutions"
 RELEASE_DIR = "course"
 LEAK_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+START_PAGE = "README.md"  # course/README.md: the students' start page, written by hand (not generated)
 
 
 class CourseError(RuntimeError):
@@ -46,16 +48,21 @@ def find_root(start: Path | None = None) -> Path:
 CONFIG_EXTRA = Path(__file__).parent / "config"  # holds an empty nbgrader_config.py (see there)
 
 
-def jupyter_env(root: Path) -> dict[str, str]:
+STUDENT_LAB = CONFIG_EXTRA / "student"  # labconfig/page_config.json: no instructor panels
+
+
+def jupyter_env(root: Path, instructor: bool = True) -> dict[str, str]:
     """A copy of os.environ with the course root first on JUPYTER_CONFIG_PATH.
 
     The folder of this Python's scripts goes first on PATH: nbgrader calls `alembic` by name,
-    and an environment used without activating it would not find it.
+    and an environment used without activating it would not find it. instructor=False: a
+    student's lab, without nbgrader's instructor panels.
     """
     env = dict(os.environ)
     scripts = str(Path(sys.executable).parent)
     env["PATH"] = os.pathsep.join([scripts, env.get("PATH", "")])
-    paths = [str(root), str(CONFIG_EXTRA)] + [p for p in env.get("JUPYTER_CONFIG_PATH", "").split(os.pathsep) if p]
+    extra = [str(CONFIG_EXTRA)] + ([] if instructor else [str(STUDENT_LAB)])
+    paths = [str(root), *extra] + [p for p in env.get("JUPYTER_CONFIG_PATH", "").split(os.pathsep) if p]
     env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(dict.fromkeys(paths))
     return env
 
@@ -200,6 +207,7 @@ def _compare_trees(fresh: Path, committed: Path) -> list[str]:
     fresh_files = {p.relative_to(fresh) for p in fresh.rglob("*") if p.is_file()}
     committed_files = {p.relative_to(committed) for p in committed.rglob("*")
                        if p.is_file() and ".ipynb_checkpoints" not in p.parts} if committed.is_dir() else set()
+    committed_files.discard(Path(START_PAGE))
     for rel in sorted(fresh_files - committed_files):
         problems.append(f"{RELEASE_DIR}/{rel}: missing; run `dlcourse build {rel.parts[0]}`")
     for rel in sorted(committed_files - fresh_files):
@@ -229,6 +237,31 @@ def _differing_cells(fresh: Path, committed: Path) -> str:
     return f" ({', '.join(names)})" if names else " (notebook metadata)"
 
 
+_CHECKS_PASSED = re.compile(r"checks_passed\(\s*([0-9.]+)")
+
+
+def _source_rules(where: Path, cells: list[dict]) -> list[str]:
+    """What every source notebook keeps to: a locked setup cell; each check cell announces its points."""
+    problems = []
+    code = [c for c in cells if c.get("cell_type") == "code"]
+    if code and not code[0].get("metadata", {}).get("nbgrader", {}).get("locked"):
+        problems.append(f"{where}: the first code cell (setup) is not locked; give it nbgrader metadata "
+                        "locked=True, grade_id 'setup', so that grading uses the course's imports")
+    for index, cell in enumerate(cells):
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.get("cell_type") != "code" or not meta.get("grade"):
+            continue
+        visible = "".join(cell.get("source", "")).split("### BEGIN HIDDEN TESTS")[0]
+        announced = _CHECKS_PASSED.findall(visible)
+        if not announced:
+            problems.append(f"{where}: {_cell_name(cell, index)} does not end its visible checks with "
+                            f"checks_passed({meta.get('points', '?')})")
+        elif float(announced[-1]) != float(meta.get("points", 0)):
+            problems.append(f"{where}: {_cell_name(cell, index)} announces checks_passed({announced[-1]}) "
+                            f"but is worth {meta.get('points')} points")
+    return problems
+
+
 def _notebook_problems(root: Path, notebook: Path) -> list[str]:
     where = notebook.relative_to(root)
     try:
@@ -252,6 +285,8 @@ def _notebook_problems(root: Path, notebook: Path) -> list[str]:
             seen.add(grade_id)
         if meta.get("grade") and not meta.get("points"):
             problems.append(f"{where}: {name} is a grade cell without points")
+    if not released:
+        problems += _source_rules(where, cells)
     if with_outputs:
         problems.append(f"{where}: {len(with_outputs)} cell(s) have outputs (cells {', '.join(with_outputs[:8])}"
                         f"{', ...' if len(with_outputs) > 8 else ''}); clear them all with "

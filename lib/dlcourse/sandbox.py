@@ -95,7 +95,10 @@ def limit_memory(memory_mb: int):
         import resource
 
         size = memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (size, size))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        for which, value in ((resource.RLIMIT_AS, size), (resource.RLIMIT_CORE, 0)):
+            try:
+                resource.setrlimit(which, (value, value))
+            except (ValueError, OSError):  # macOS does not enforce an address-space limit
+                pass
 
     return limit

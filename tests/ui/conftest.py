@@ -238,7 +238,7 @@ def browser():
 @pytest.fixture
 def page(browser, lab, request):
     """A fresh browser page; on a failed test its screenshot lands in test-artifacts/ui/."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = browser.new_context(viewport={"width": 1366, "height": 768})  # a common laptop screen
     context.set_default_timeout(30_000)
     page = context.new_page()
     console: list[str] = []

@@ -7,6 +7,7 @@ Screenshots: test-artifacts/ui/.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import sys
@@ -140,6 +141,7 @@ def check_widgets(notebook: NotebookPage, saved: dict, path: str, change_timeout
                 pytest.fail(f"{path} cell {index}: widget {number} has controls but shows no figure "
                             f"within {WIDGET_TIMEOUT} s.{hint}\nIt shows: {shown[:500]}")
             view.screenshot(path=_artifact(name, f"cell{index:02d}", f"widget{number}", "before"))
+            _figure_fits_beside_controls(notebook, view, f"{path} cell {index} widget {number}")
             # Move a control, and once more if the figure stays the same: under load the browser
             # can drop the first key press. A widget that never redraws fails both times.
             moves = []
@@ -158,6 +160,22 @@ def check_widgets(notebook: NotebookPage, saved: dict, path: str, change_timeout
                             f"change its figure within {change_timeout:.0f} s: is the redraw callback connected?")
             notebook.page.wait_for_timeout(500)
             view.screenshot(path=_artifact(name, f"cell{index:02d}", f"widget{number}", "after"))
+
+
+def _figure_fits_beside_controls(notebook: NotebookPage, view, where: str) -> None:
+    """On a 1366x768 screen a widget's figure stays in view while its controls are used: the
+    figure is beside the controls (not below them) and inside the window's width."""
+    width = notebook.page.viewport_size["width"]
+    figure = view.locator(".widget-output img").first
+    control = next((view.locator(sel).first for _, sel in CONTROLS if view.locator(sel).count()), None)
+    if not figure.count() or control is None:
+        return
+    image, knob = figure.bounding_box(), control.bounding_box()
+    assert image and knob, f"{where}: figure or control not laid out"
+    assert image["x"] + image["width"] <= width + 1, (
+        f"{where}: the figure's right edge is at {image['x'] + image['width']:.0f} px, beyond the {width} px window")
+    assert image["y"] < knob["y"] + knob["height"] and image["x"] > knob["x"], (
+        f"{where}: the figure is not beside its controls (figure at {image}, control at {knob})")
 
 
 SELFTEST_CHANGE_TIMEOUT = 8  # s: the broken widget's figure never changes; do not wait 30 s for it
@@ -295,3 +313,107 @@ def test_formgrader_lists_assignments(page, lab):
     missing = [n for n in names if n not in table]
     assert not missing, f"formgrader does not list {missing}:\n{table[:2000]}"
     assert not [m for m in page.console_errors if "pageerror" in m], page.console_errors
+
+
+# --- what a student meets first (issue 10) ------------------------------------------------------
+
+def test_the_lab_opens_on_the_start_page_without_news_or_instructor_panels(page, lab):
+    """`make lab` opens course/README.md rendered; no "Jupyter news" prompt; a student's
+    Nbgrader menu has no Formgrader or Create Assignment."""
+    page.goto(f"{lab.url}/?token={lab.token}")
+    heading = page.locator(".jp-RenderedMarkdown h1", has_text="Start here").first
+    heading.wait_for(timeout=60_000)
+    assert page.locator(".jp-RenderedMarkdown", has_text="How an exercise works").count()
+    page.wait_for_timeout(3000)  # the news prompt, when enabled, appears a moment after start
+    toasts = page.locator(".Toastify__toast").all_inner_texts()
+    assert not [t for t in toasts if "news" in t.lower()], f"a news prompt appeared: {toasts}"
+    page.screenshot(path=_artifact("start-page"))
+    page.locator(".lm-MenuBar-item", has_text=re.compile(r"^\s*Nbgrader\s*$")).click()
+    items = page.locator(".lm-Menu-content .lm-Menu-itemLabel").all_inner_texts()
+    page.keyboard.press("Escape")
+    assert "Assignment List" in items, f"the student's Nbgrader menu lacks the assignment list: {items}"
+    tabs = [t.get_attribute("title") or t.inner_text() for t in page.locator(".jp-SideBar .lm-TabBar-tab").all()]
+    instructor = [x for x in [*items, *tabs] if "Formgrader" in x or "Create Assignment" in x or "Courses" in x]
+    assert not instructor, f"instructor panels in a student's lab: {instructor}"
+
+
+WRONG_ONE_HOT = "def one_hot(y, num_classes):\n    return np.zeros((len(y), num_classes))\n"
+
+
+@pytest.mark.skipif("course/00_primer/primer.ipynb" not in RELEASES, reason="no 00_primer release")
+def test_a_failed_check_leads_with_the_named_mistake(page, lab):
+    """A student writes a wrong one_hot in the release notebook and runs its check: the output
+    shows the ✓ lines, then one red ✗ line with the message and hint, and no traceback."""
+    path = "course/00_primer/primer.ipynb"
+    notebook = NotebookPage(page, lab, path).open()
+    answer = next(i for i, c in enumerate(notebook.cells) if nbgrader_meta(c).get("grade_id") == "one_hot")
+    check = next(i for i, c in enumerate(notebook.cells) if nbgrader_meta(c).get("grade_id") == "check_one_hot")
+    notebook.select_cell(answer)
+    page.keyboard.press("Enter")  # edit mode
+    page.keyboard.press("Control+a")
+    page.keyboard.insert_text(WRONG_ONE_HOT)
+    page.keyboard.press("Escape")
+    for index in notebook.code_cells(upto=check + 1):
+        if index < answer and nbgrader_meta(notebook.cells[index]).get("grade_id") != "setup":
+            continue
+        notebook.select_cell(index)
+        notebook.menu("Run", "notebook:run-cell")
+        wait_until(lambda: re.fullmatch(r"\[\d+\]:", notebook.prompts()[index]), NOTEBOOK_TIMEOUT,
+                   message=f"cell {index} to run")
+        notebook.wait_kernel_idle()
+    shown = "\n".join(notebook.output_texts(check))
+    output = notebook.cell(check).locator(".jp-OutputArea").first
+    output.scroll_into_view_if_needed()
+    output.screenshot(path=_artifact("student", "failed-check"))
+    lines = [line for line in shown.splitlines() if line.strip()]
+    failure = next((i for i, line in enumerate(lines) if line.startswith("✗")), None)
+    assert failure is not None, f"no ✗ line in the failed check's output:\n{shown}"
+    assert all(line.startswith("✓") for line in lines[:failure]), lines[:failure]
+    assert "one_hot(y, 3)" in lines[failure] and "Hint:" in shown, shown
+    assert "Traceback" not in shown and "dlcourse/testing" not in shown and "File " not in shown, shown
+
+
+def _run_everything(notebook_path: Path) -> None:
+    """Tag every code cell `raises-exception`, so Run All goes on after a stub's error (the
+    untouched release has stubs everywhere)."""
+    data = json.loads(notebook_path.read_text(encoding="utf-8"))
+    for cell in data["cells"]:
+        if cell["cell_type"] == "code":
+            tags = cell["metadata"].setdefault("tags", [])
+            if "raises-exception" not in tags:
+                tags.append("raises-exception")
+    notebook_path.write_text(json.dumps(data, indent=1), encoding="utf-8")
+
+
+RELEASES_WITH_WIDGETS = [p for p in RELEASES if "dlcourse.widgets" in (SOURCE_ROOT / p).read_text(encoding="utf-8")]
+
+
+@pytest.mark.parametrize("path", RELEASES_WITH_WIDGETS, ids=[_id(p) for p in RELEASES_WITH_WIDGETS])
+def test_release_notebook_widgets_render_before_the_exercises_are_done(page, lab, path):
+    """The untouched release, run top to bottom: every widget renders a picture (the "not
+    implemented yet" panel where its functions are stubs), never a blank or a figure as text."""
+    copy = Path("release-scratch") / Path(path).relative_to("course")
+    (lab.root / copy).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(lab.root / Path(path).parent, (lab.root / copy).parent, dirs_exist_ok=True)
+    _run_everything(lab.root / copy)
+    try:
+        notebook = NotebookPage(page, lab, copy.as_posix()).open()
+        notebook.run_all(NOTEBOOK_TIMEOUT)
+        saved = notebook.save()
+        cells = widget_cells(saved)
+        for index in cells:
+            for number, view in enumerate(notebook.widget_outputs(index)):
+                if not any(view.locator(selector).count() for _, selector in CONTROLS):
+                    continue
+                view.scroll_into_view_if_needed()
+                try:
+                    wait_until(lambda: notebook.figure_signature(view)[0] or None, WIDGET_TIMEOUT,
+                               message=f"the figure of widget {number} in cell {index}")
+                except TimeoutError:
+                    view.screenshot(path=_artifact("release", _id(path), f"cell{index:02d}", "blank"))
+                    pytest.fail(f"{path} cell {index}: widget {number} shows no picture in the release:\n"
+                                f"{view.inner_text()[:500]}")
+                assert not FIGURE_TEXT.search(view.inner_text()), f"{path} cell {index}: a figure shown as text"
+                view.screenshot(path=_artifact("release", _id(path), f"cell{index:02d}", f"widget{number}"))
+    finally:
+        shutil.rmtree(lab.root / copy.parent, ignore_errors=True)

@@ -231,6 +231,10 @@ class GraderPickler(pickle.Pickler):
             return ("ref", handle)
         if isinstance(obj, types.ModuleType):
             return ("module", obj.__name__)
+        if isinstance(obj, torch.Tensor) and (isinstance(obj, torch.nn.Parameter) or obj.grad is not None):
+            # plain pickling drops .grad; the token keeps one object for one parameter (model and optimizer)
+            return ("tensor", id(obj), obj.detach(), obj.requires_grad, obj.grad,
+                    isinstance(obj, torch.nn.Parameter))
         if isinstance(obj, types.FunctionType) and obj.__module__ == self.notebook_module:
             if id(obj) in self._shipping:
                 return ("name", obj.__name__)
@@ -256,6 +260,7 @@ class StudentUnpickler(pickle.Unpickler):
         super().__init__(file)
         self.handles = handles
         self.namespace = namespace
+        self.tensors: dict[int, torch.Tensor] = {}
 
     def persistent_load(self, pid: Any) -> Any:
         kind = pid[0]
@@ -266,6 +271,13 @@ class StudentUnpickler(pickle.Unpickler):
             return importlib.import_module(pid[1])
         if kind == "name":
             return self.namespace[pid[1]]
+        if kind == "tensor":
+            _, token, data, requires_grad, grad, is_parameter = pid
+            if token not in self.tensors:
+                tensor = torch.nn.Parameter(data, requires_grad) if is_parameter else data.requires_grad_(requires_grad)
+                tensor.grad = grad
+                self.tensors[token] = tensor
+            return self.tensors[token]
         if kind == "function":
             _, code, name, defaults, kwdefaults, closure, used = pid
             scope = {"__builtins__": builtins, "__name__": self.namespace.get("__name__", "notebook"), **used}

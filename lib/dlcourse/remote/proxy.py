@@ -99,16 +99,21 @@ class StudentConnection:
 
     def call(self, target: Remote, args: tuple, kwargs: dict) -> Any:
         reply = self.request("call", target, args, kwargs, self.context())
-        for original, state in zip(args, reply["args"]):
-            self.apply_state(original, state)
-        for key, state in reply["kwargs"].items():
-            self.apply_state(kwargs[key], state)
+        self._copy_back(args, kwargs, reply)
         return self.decode(reply["result"])
 
     def measure(self, kind: str, target: Any, args: tuple, kwargs: dict, options: dict | None = None
                 ) -> tuple[Any, Any]:
         reply = self.request("measure", kind, target, args, kwargs, options or {}, self.context())
+        self._copy_back(args, kwargs, reply)
         return self.decode(reply["result"]), self.decode(reply["data"])
+
+    def _copy_back(self, args: tuple, kwargs: dict, reply: dict) -> None:
+        """What the student's code did in place to the arguments it was sent."""
+        for original, state in zip(args, reply["args"]):
+            self.apply_state(original, state)
+        for key, state in reply["kwargs"].items():
+            self.apply_state(kwargs[key], state)
 
     # ------------------------------------------------------------------ helpers
     @staticmethod
@@ -137,12 +142,19 @@ class StudentConnection:
         if wire is None:
             return
         if isinstance(wire, tuple) and wire and wire[0] == "\0module" and isinstance(original, torch.nn.Module):
-            _, state, device, attributes = wire
+            _, state, device, attributes, grads = wire
             if device is not None:
                 original.to(_device_here(device))
             original.load_state_dict(self.decode(state), strict=False)
             for key, value in self.decode(attributes).items():
                 setattr(original, key, value)
+            parameters = dict(original.named_parameters())
+            for name, grad in self.decode(grads).items():
+                if name in parameters:
+                    parameters[name].grad = grad
+            return
+        if isinstance(wire, tuple) and wire and wire[0] == "\0optim" and isinstance(original, torch.optim.Optimizer):
+            original.load_state_dict(self.decode(wire[1]))
             return
         if isinstance(wire, tuple) and wire and wire[0] == "\0npgen" and isinstance(original, np.random.Generator):
             original.bit_generator.state = self.decode(wire[1])

@@ -186,8 +186,8 @@ class NotebookRunner:
             return
         try:
             self.start_student()
-            for source, filename in self.history:
-                self.connection.deadline = time.monotonic() + self.timeout
+            for source, filename in self.history:  # they ran once already: each gets the start-up time
+                self.connection.deadline = time.monotonic() + max(self.timeout, STARTUP_SECONDS)
                 self.connection.request("exec", source, filename)
         except StudentProcessLost as error:
             self.broken = f"after the student's process stopped in {lost}, it could not be started again ({error})"
@@ -217,7 +217,9 @@ class NotebookRunner:
         self.current = name
         if self.broken is not None:
             return [_error("NotRun", [f"\x1b[0;31m✗ Not run: {self.broken}.\x1b[0m"])]
-        self.connection.deadline = time.monotonic() + self.timeout
+        # The course's own cells (imports, checkers) get at least the start-up time, however loaded the machine.
+        limit = max(self.timeout, STARTUP_SECONDS) if role == "given" else self.timeout
+        self.connection.deadline = time.monotonic() + limit
         filename = f"{STUDENT_PREFIX}{name}>" if role == "student" else f"{TRUSTED_PREFIX}{name}>"
         try:
             if role == "grade":

@@ -139,7 +139,9 @@ class StudentProcess:
         with self._context(context):
             result, data = measure(target, *args, **kwargs)
         data = dict(data) if kind == "count_lines" else data
-        return {"result": export(result, self.handles), "data": export(data, self.handles)}
+        return {"result": export(result, self.handles), "data": export(data, self.handles),
+                "args": [self._state(value) for value in args],
+                "kwargs": {key: self._state(value) for key, value in kwargs.items()}}
 
     def do_getattr(self, target: Any, name: str) -> Any:
         return export(getattr(target, name), self.handles, copy_containers=False)
@@ -199,8 +201,11 @@ class StudentProcess:
             attributes = {k: v for k, v in vars(value).items()
                           if not k.startswith("_") and isinstance(v, (list, dict, tuple, str, int, float, bool))}
             first = next(iter(value.parameters()), None)
+            grads = {name: p.grad for name, p in value.named_parameters()}
             return ("\0module", export(value.state_dict(), self.handles), first.device.type if first is not None else None,
-                    export(attributes, self.handles))
+                    export(attributes, self.handles), export(grads, self.handles))
+        if isinstance(value, torch.optim.Optimizer):
+            return ("\0optim", export(value.state_dict(), self.handles))
         if isinstance(value, np.random.Generator):
             return ("\0npgen", export(value.bit_generator.state, self.handles))
         if isinstance(value, torch.Generator):

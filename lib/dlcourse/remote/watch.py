@@ -90,6 +90,25 @@ def install_audit_hook(protected: tuple[str, ...], allowed: tuple[str, ...], rep
     sys.addaudithook(hook)
 
 
+def _package_dirs() -> tuple[str, ...]:
+    dirs = []
+    for name in (*PROTECTED_PACKAGES, "builtins"):
+        module = sys.modules.get(name)
+        if module is not None and getattr(module, "__file__", None):
+            dirs.append(os.path.realpath(os.path.dirname(module.__file__)) + os.sep)
+    return tuple(dirs)
+
+
+def _made_by_a_library(value: object) -> bool:
+    """A value that the libraries themselves made (torch wraps some of its functions when a
+    lazily imported part loads): its code lives in a protected package, not in a notebook."""
+    code = getattr(value, "__code__", None) or getattr(getattr(value, "__wrapped__", None), "__code__", None)
+    if code is None:
+        return not isinstance(value, types.FunctionType) and type(value).__module__.partition(".")[0] in \
+            PROTECTED_PACKAGES
+    return os.path.realpath(code.co_filename).startswith(_package_dirs())
+
+
 def _public(module: types.ModuleType) -> dict[str, int]:
     """{public attribute: id of its value}: libraries rebind their private globals as they run."""
     return {key: id(value) for key, value in list(vars(module).items()) if not key.startswith("_")}
@@ -127,7 +146,9 @@ class TamperWatch:
                 found.append(f"replaced sys.modules[{name!r}]")
                 continue
             current = now[name][1]
-            changed = [key for key, value_id in attributes.items() if current.get(key) != value_id]
+            values = vars(sys.modules[name]) if name in sys.modules else {}
+            changed = [key for key, value_id in attributes.items() if current.get(key) != value_id
+                       and not _made_by_a_library(values.get(key))]
             if changed:
                 found.append(f"changed {name}.{changed[0]}" + (f" and {len(changed) - 1} more" if len(changed) > 1 else ""))
         for name, value_id in self.checkers.items():

@@ -28,6 +28,15 @@ RULES = ("SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp", "Adam")
 ADAPTIVE = ("AdaGrad", "RMSProp", "Adam")
 COLORS = dict(zip(RULES, ("tab:gray", "tab:blue", "tab:cyan", "tab:green", "tab:orange", "tab:red")))
 DIVERGED = 1e6  # a path stops once a coordinate gets this large
+# Which rules each hyper-parameter control of the widget changes (the others ignore it).
+AFFECTS: dict[str, tuple[str, ...]] = {
+    "lr": ("SGD", "Momentum", "Nesterov"),
+    "adaptive_lr": ADAPTIVE,
+    "momentum": ("Momentum", "Nesterov"),
+    "beta1": ("Adam",),
+    "beta2": ("Adam",),
+    "rmsprop_decay": ("RMSProp",),
+}
 
 
 @dataclass(frozen=True)
@@ -181,10 +190,17 @@ def draw_race(fig, surface: str, paths: dict[str, np.ndarray], num_steps: int) -
     ax_loss.grid(True, which="major", alpha=0.3)
 
 
-def optimizer_race_widget(surface: str = "ill-conditioned quadratic", figsize=(12, 4.8)):
+def controls_in_use(rules: Sequence[str]) -> dict[str, bool]:
+    """For each hyper-parameter control of AFFECTS: does one of the chosen `rules` use it?"""
+    return {name: any(rule in rules for rule in users) for name, users in AFFECTS.items()}
+
+
+def optimizer_race_widget(surface: str = "ill-conditioned quadratic", figsize=(9.2, 4.2)):
     """The interactive race: surface, rules, learning rates, momentum, betas, RMSProp decay, steps.
 
+    Each slider names the rules it changes, and is disabled while none of them is chosen.
     Choosing a surface resets both learning rates to that surface's defaults.
+    figsize: inches; 9.2 x 4.2 fits beside the control column on a 1366 x 768 screen.
     Returns the ipywidgets box of `dlcourse.widgets.base.interactive_figure` (`.redraw()`).
     """
     import ipywidgets as w
@@ -192,30 +208,40 @@ def optimizer_race_widget(surface: str = "ill-conditioned quadratic", figsize=(1
     from dlcourse.widgets.base import interactive_figure
 
     spec = SURFACES[surface]
-    style = {"description_width": "150px"}
-    layout = w.Layout(width="420px")
+    style = {"description_width": "130px"}
+
+    def sized(widget_class, **kwargs):
+        return widget_class(style=style, layout=w.Layout(width="300px"), **kwargs)
+
     controls = {
-        "surface": w.Dropdown(options=list(SURFACES), value=surface, description="surface", style=style, layout=layout),
-        "rules": w.SelectMultiple(options=RULES, value=("SGD", "Momentum", "Adam"), rows=len(RULES),
-                                  description="rules (ctrl-click)", style=style, layout=layout),
-        "lr": w.FloatLogSlider(value=spec.lr, base=10, min=-4, max=0, step=0.05,
-                               description="lr SGD/Mom./Nesterov", style=style, layout=layout, readout_format=".4f"),
-        "adaptive_lr": w.FloatLogSlider(value=spec.adaptive_lr, base=10, min=-3, max=0.5, step=0.05,
-                                        description="lr AdaGrad/RMSProp/Adam", style=style, layout=layout, readout_format=".3f"),
-        "momentum": w.FloatSlider(value=0.9, min=0.0, max=0.99, step=0.01, description="momentum", style=style, layout=layout),
-        "beta1": w.FloatSlider(value=0.9, min=0.0, max=0.99, step=0.01, description="Adam beta1", style=style, layout=layout),
-        "beta2": w.FloatSlider(value=0.999, min=0.5, max=0.999, step=0.001, readout_format=".3f",
-                               description="Adam beta2", style=style, layout=layout),
-        "rmsprop_decay": w.FloatSlider(value=0.9, min=0.5, max=0.999, step=0.001, readout_format=".3f",
-                                       description="RMSProp decay rate", style=style, layout=layout),
-        "num_steps": w.IntSlider(value=100, min=5, max=500, step=5, description="steps", style=style, layout=layout),
+        "surface": sized(w.Dropdown, options=list(SURFACES), value=surface, description="surface"),
+        "rules": sized(w.SelectMultiple, options=RULES, value=("SGD", "Momentum", "Adam"), rows=len(RULES),
+                       description="rules (ctrl/⌘-click)",
+                       tooltip="ctrl-click (cmd-click on a Mac) to choose several rules"),
+        "lr": sized(w.FloatLogSlider, value=spec.lr, base=10, min=-4, max=0, step=0.05,
+                    description="lr: SGD, Mom., Nest.", readout_format=".4f"),
+        "adaptive_lr": sized(w.FloatLogSlider, value=spec.adaptive_lr, base=10, min=-3, max=0.5, step=0.05,
+                             description="lr: AdaGrad, RMSP, Adam", readout_format=".3f"),
+        "momentum": sized(w.FloatSlider, value=0.9, min=0.0, max=0.99, step=0.01, description="momentum (Mom., Nest.)"),
+        "beta1": sized(w.FloatSlider, value=0.9, min=0.0, max=0.99, step=0.01, description="β1 (Adam only)"),
+        "beta2": sized(w.FloatSlider, value=0.999, min=0.5, max=0.999, step=0.001, readout_format=".3f",
+                       description="β2 (Adam only)"),
+        "rmsprop_decay": sized(w.FloatSlider, value=0.9, min=0.5, max=0.999, step=0.001, readout_format=".3f",
+                               description="decay (RMSProp only)"),
+        "num_steps": sized(w.IntSlider, value=100, min=5, max=500, step=5, description="steps"),
     }
 
     def use_surface_defaults(change):
         controls["lr"].value = SURFACES[change["new"]].lr
         controls["adaptive_lr"].value = SURFACES[change["new"]].adaptive_lr
 
+    def enable_what_is_used(change):
+        for name, used in controls_in_use(change["new"]).items():
+            controls[name].disabled = not used
+
     controls["surface"].observe(use_surface_defaults, names="value")
+    controls["rules"].observe(enable_what_is_used, names="value")
+    enable_what_is_used({"new": controls["rules"].value})
 
     def draw(fig, surface, rules, lr, adaptive_lr, momentum, beta1, beta2, rmsprop_decay, num_steps):
         paths = race(surface, tuple(rules), lr, adaptive_lr, momentum, beta1, beta2, num_steps, rmsprop_decay)
