@@ -1,7 +1,7 @@
 """Notebook 13_scale: the solution passes every grade cell; classic mistakes fail with a named message.
 
-Each wrong version below is written the way a student writes it, with one classic mistake; its
-grade cell (visible and hidden checks) must fail with a message that names it. Valid alternatives
+Each wrong version below is written the way a student writes it, with one classic mistake; the
+visible part of its grade cell (what the student runs) must fail with a message that names it. Valid alternatives
 (another loop, another formula, another way to keep the state) must pass. A mistake in an earlier
 function must not cost a later cell.
 Conventions: one FLOP = one multiply-add; memory in bytes; Adam keeps two buffers per parameter and
@@ -22,8 +22,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from gradecells import grade_cell_fails, run_grade_cell, solution_notebook
+from gradecells import run_grade_cell, solution_notebook
 from torch.utils.checkpoint import checkpoint
+from visible_checks import visible_part_fails
 
 NOTEBOOK = "13_scale"
 GRADE_IDS = ["check_training_memory", "check_training_flops", "check_loss_scaler", "check_accumulation",
@@ -35,7 +36,8 @@ def run(grade_id, **overrides):
 
 
 def fails(grade_id, match, **overrides):
-    grade_cell_fails(NOTEBOOK, grade_id, match, **overrides)
+    """The mistake fails a VISIBLE check of the cell, with a message matching `match`."""
+    visible_part_fails(NOTEBOOK, grade_id, match, **overrides)
 
 
 # ------------------------------------------------------------------------ the notebook itself
