@@ -452,3 +452,69 @@ def test_custom_function_written_another_way_passes():
             return (torch.einsum("nm,md->nd", g, weight) if ctx.needs_input_grad[0] else None,
                     torch.einsum("nm,nd->md", g, x), g.sum(0))
     run("check_custom_function", LinearReLU=Alternative)
+
+
+# ------------------------------------------------------------------------ across processes (the autograder)
+# The classic mistakes, edited into the solution's answers and graded by `dlcourse grade`: the grade cells
+# run in the grader's process and the answers in the sandboxed student's process. Each mistake loses its own cell
+# only, with the message that names it. Two submissions, graded at once, in one run (about a minute).
+CROSS_PROCESS = {
+    "wrong1": {
+        "training_memory": ('"activations": batch_size * per_example', '"activations": per_example',
+                            "without the batch size"),
+        "DynamicLossScaler": ("self._scale *= self.backoff_factor", "pass", "not reduced after the overflow"),
+        "accumulated_gradients": (" * (len(x_micro) / len(x))", "", "without dividing by the number of micro-batches"),
+        "all_reduce_mean": (".mean(dim=0)", ".sum(dim=0)", "SUMMED over the workers"),
+        "LinearReLU": ("return g @ weight, g.T @ x, g.sum(dim=0)", "return g.T @ x, g @ weight, g.sum(dim=0)",
+                       "IN forward's ORDER"),
+        "checkpointed_forward": ("h = checkpoint(block, h, use_reentrant=False)", "h = block(h)",
+                                 "nothing was checkpointed"),
+    },
+    "wrong2": {
+        "DynamicLossScaler": ("if not self._found_inf:\n            optimizer.step()", "optimizer.step()",
+                              "stepped on an inf gradient"),
+        "data_parallel_step": ("zip(replica.parameters(), averaged)",
+                               "zip(replica.parameters(), worker_grads[replicas.index(replica)])",
+                               "stepped with its OWN gradient"),
+        "mlp_training_flops": ("flops if index == 0 else 2 * flops", "2 * flops", "first layer computes no dL/dx"),
+        "checkpointed_forward": ("h = checkpoint(block, h, use_reentrant=False)",
+                                 "h = checkpoint(block, h, use_reentrant=True)", "raised a warning"),
+    },
+}
+CHECKED_BY = {"training_memory": "check_training_memory", "mlp_training_flops": "check_training_flops",
+              "DynamicLossScaler": "check_loss_scaler", "accumulated_gradients": "check_accumulation",
+              "checkpointed_forward": "check_checkpointing", "all_reduce_mean": "check_all_reduce",
+              "data_parallel_step": "check_data_parallel_step", "LinearReLU": "check_custom_function"}
+
+
+def test_mistakes_are_named_across_processes_and_cost_only_their_cell(tmp_path):
+    from test_pipeline import code_points, run_dlcourse, scratch_course, submission_scores
+
+    root = scratch_course(tmp_path, NOTEBOOK)
+    source = solution_notebook(NOTEBOOK)
+    points = code_points(json.loads(source.read_text(encoding="utf-8")))
+    for student, edits in CROSS_PROCESS.items():
+        notebook = json.loads(source.read_text(encoding="utf-8"))
+        for cell in notebook["cells"]:
+            answer = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            if answer in edits:
+                old, new, _ = edits[answer]
+                text = "".join(cell["source"])
+                assert text.count(old) == 1, (answer, old)
+                cell["source"] = text.replace(old, new)
+        folder = root / "submitted" / student / NOTEBOOK
+        folder.mkdir(parents=True)
+        (folder / source.name).write_text(json.dumps(notebook), encoding="utf-8")
+
+    result = run_dlcourse(root, "grade", NOTEBOOK, "--workers", "2")
+    assert result.returncode == 0, f"dlcourse grade failed:\n{result.stdout}\n{result.stderr}"
+    for student, edits in CROSS_PROCESS.items():
+        lost = {CHECKED_BY[answer]: match for answer, (_, _, match) in edits.items()}
+        assert submission_scores(root, NOTEBOOK, student) == {k: 0.0 if k in lost else v for k, v in points.items()}
+        graded = json.loads((root / "autograded" / student / NOTEBOOK / source.name).read_text(encoding="utf-8"))
+        errors = {cell["metadata"]["nbgrader"]["grade_id"]: " ".join(o["evalue"] for o in cell.get("outputs", [])
+                                                                   if o.get("output_type") == "error")
+                  for cell in graded["cells"] if cell.get("metadata", {}).get("nbgrader", {}).get("grade")
+                  and cell["cell_type"] == "code"}
+        for grade_id, match in lost.items():
+            assert match in errors[grade_id], f"{student}, {grade_id}: {errors[grade_id][:300]!r}"
