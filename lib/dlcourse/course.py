@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 CONFIG_NAME = "jupyter_config.py"
@@ -188,13 +189,20 @@ def check(root: Path, progress=None) -> list[str]:
     problems: list[str] = []
     with tempfile.TemporaryDirectory(prefix="dlcourse-check-") as scratch:
         fresh = Path(scratch)
-        for name in assignments(root):
+
+        def generate_fresh(name: str) -> str | None:
+            """Generate one release into `fresh` (its own gradebook, so several can run at once)."""
             try:
-                generate(root, [name], into=fresh, db_url=f"sqlite:///{fresh / 'gradebook.db'}", progress=progress)
+                generate(root, [name], into=fresh, db_url=f"sqlite:///{fresh / f'{name}.db'}", progress=progress)
             except CourseError as error:
-                problems.append(f"{SOURCE_DIR}/{name}: {error}")
                 if (root / RELEASE_DIR / name).is_dir():  # compare the rest as it is
                     shutil.copytree(root / RELEASE_DIR / name, fresh / RELEASE_DIR / name, dirs_exist_ok=True)
+                return f"{SOURCE_DIR}/{name}: {error}"
+            return None
+
+        # Each generation is an nbgrader process that mostly imports: one per core at once.
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            problems += [problem for problem in pool.map(generate_fresh, assignments(root)) if problem]
         problems += _compare_trees(fresh / RELEASE_DIR, root / RELEASE_DIR)
     for notebook in sorted((root / SOURCE_DIR).rglob("*.ipynb")) + sorted((root / RELEASE_DIR).rglob("*.ipynb")):
         if ".ipynb_checkpoints" not in notebook.parts:
