@@ -16,6 +16,7 @@ import os
 import pwd
 import re
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -195,22 +196,33 @@ def _open_python_prefix(keep: Path) -> list[str]:
     """A command prefix under which every account can run this Python ([] when they already can).
 
     A class server installs the course's environment where all accounts can read it. A CI box
-    may not: here the interpreter lives under /root (mode 0700). The prefix runs a command in a
-    private mount namespace where that closed folder is replaced by an open one that holds only
-    the way to the interpreter; nothing changes outside the namespace.
+    may not: here the interpreter lives under /root (mode 0700), and a clone may sit in a closed
+    folder too. The prefix runs a command in a private mount namespace where each closed folder
+    above the interpreter, the virtual environment or the dlcourse library is replaced by an open
+    one that holds only the way to them; nothing changes outside the namespace.
     """
-    target = Path(sys.base_prefix).resolve()
-    closed = next((folder for folder in reversed(target.parents) if not folder.stat().st_mode & 0o001), None)
-    if closed is None:
+    targets = sorted({Path(p).resolve() for p in (sys.base_prefix, sys.prefix, Path(hub.__file__).parents[1])})
+    targets = [t for t in targets if not any(other in t.parents for other in targets)]
+    closed: dict[Path, list[Path]] = {}
+    for target in targets:
+        top = next((folder for folder in reversed(target.parents) if not folder.stat().st_mode & 0o001), None)
+        if top is not None:
+            closed.setdefault(top, []).append(target)
+    if not closed:
         return []
+    where = ", ".join(map(str, closed))
     if not shutil.which("unshare"):
-        pytest.skip(f"this Python is under {closed}, closed to other accounts, and `unshare` is missing")
-    inside = closed / target.relative_to(closed).parts[0]
-    script = (f"set -e; mkdir -p {keep}; mount --bind {inside} {keep}; mount -t tmpfs -o mode=755 tmpfs {closed}; "
-              f"mkdir -p {inside}; mount --bind {keep} {inside}; exec \"$@\"")
+        pytest.skip(f"this Python is under {where}, closed to other accounts, and `unshare` is missing")
+    steps = ["set -e"]
+    for number, (folder, insides) in enumerate(closed.items()):
+        kept = [keep / f"{number}-{index}" for index in range(len(insides))]
+        steps += [f"mkdir -p {k} && mount --bind {shlex.quote(str(i))} {k}" for i, k in zip(insides, kept)]
+        steps.append(f"mount -t tmpfs -o mode=755 tmpfs {shlex.quote(str(folder))}")
+        steps += [f"mkdir -p {shlex.quote(str(i))} && mount --bind {k} {shlex.quote(str(i))}" for i, k in zip(insides, kept)]
+    script = "; ".join(steps) + '; exec "$@"'
     prefix = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"]
     if subprocess.run([*prefix, "true"], capture_output=True, timeout=60).returncode != 0:
-        pytest.skip(f"this Python is under {closed}, closed to other accounts, and no mount namespace can open it")
+        pytest.skip(f"this Python is under {where}, closed to other accounts, and no mount namespace can open it")
     return prefix
 
 
