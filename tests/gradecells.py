@@ -24,6 +24,14 @@ def solution_notebook(assignment: str) -> Path:
     return notebooks[0]
 
 
+def graded_ids(assignment: str, cell_type: str = "code") -> list[str]:
+    """grade_ids of the assignment's autograded cells in notebook order ("markdown": its written
+    questions). The form of each cell (points, checks_passed, locked setup) is `dlcourse check`'s."""
+    cells = json.loads(solution_notebook(assignment).read_text(encoding="utf-8"))["cells"]
+    return [c["metadata"]["nbgrader"]["grade_id"] for c in cells
+            if c["cell_type"] == cell_type and c["metadata"].get("nbgrader", {}).get("grade")]
+
+
 def _code_cells(path: Path) -> list[dict]:
     cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
     return [c for c in cells if c["cell_type"] == "code"]

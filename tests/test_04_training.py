@@ -12,14 +12,13 @@ probability, Glorot's Xavier), the L2 term reg * sum(W**2) without 1/2.
 from __future__ import annotations
 
 import json
-import re
 import warnings
 from functools import lru_cache
 
 import numpy as np
 import pytest
 import torch
-from gradecells import notebook_namespace, run_grade_cell, solution_notebook
+from gradecells import graded_ids, notebook_namespace, run_grade_cell, solution_notebook
 from visible_checks import visible_part_fails
 
 ASSIGNMENT = "04_training"
@@ -58,20 +57,9 @@ def test_solution_passes_its_grade_cells(grade_id):
     run(grade_id)
 
 
-def test_every_grade_cell_is_tested_ends_with_its_points_and_raises_only_through_dlcourse_testing():
-    graded = {_meta(c)["grade_id"]: c for c in _cells() if c["cell_type"] == "code" and _meta(c).get("grade")}
-    assert sorted(graded) == sorted(GRADE_IDS)
-    for grade_id, cell in graded.items():
-        visible = "".join(cell["source"]).split("### BEGIN HIDDEN TESTS")[0].strip().splitlines()
-        assert visible[-1] == f"checks_passed({_meta(cell)['points']})", grade_id
-    for cell in _cells():
-        if _meta(cell).get("locked") and cell["cell_type"] == "code":
-            source = "".join(cell["source"])
-            assert not re.search(r"^\s*assert\s|raise AssertionError", source, re.M), _meta(cell)["grade_id"]
-        if _meta(cell).get("locked") and not _meta(cell).get("grade") and cell["cell_type"] == "code":
-            for function in re.split(r"\n(?=\S)", "".join(cell["source"])):  # top-level blocks
-                if function.startswith("def ") and re.search(r"\b(check|assert_\w+)\(", function):
-                    assert "__tracebackhide__ = True" in function, function.splitlines()[0]
+def test_every_grade_cell_is_tested_here():
+    """Every autograded cell has its tests in this file (`dlcourse check` checks each cell's form)."""
+    assert sorted(graded_ids(ASSIGNMENT)) == sorted(GRADE_IDS)
 
 
 # ------------------------------------------------------------------------------------------ PCA

@@ -17,7 +17,7 @@ import re
 import numpy as np
 import pytest
 import torch
-from gradecells import run_grade_cell, solution_notebook
+from gradecells import graded_ids, run_grade_cell, solution_notebook
 from visible_checks import visible_part_fails
 
 NOTEBOOK = "05_optimizers"
@@ -39,16 +39,9 @@ def test_solution_passes_its_grade_cell(grade_id):
     run_grade_cell(NOTEBOOK, grade_id)
 
 
-def test_every_grade_cell_is_tested_ends_with_its_points_and_raises_only_through_dlcourse_testing():
-    graded = {_meta(c)["grade_id"]: c for c in _cells() if c["cell_type"] == "code" and _meta(c).get("grade")}
-    assert sorted(graded) == sorted(GRADE_IDS)
-    for grade_id, cell in graded.items():
-        visible = "".join(cell["source"]).split("### BEGIN HIDDEN TESTS")[0].strip().splitlines()
-        assert visible[-1] == f"checks_passed({_meta(cell)['points']})", grade_id
-    for cell in _cells():
-        if _meta(cell).get("locked") and cell["cell_type"] == "code":
-            source = "".join(cell["source"])
-            assert not re.search(r"^\s*assert\s|raise AssertionError", source, re.M), _meta(cell)["grade_id"]
+def test_every_grade_cell_is_tested_here():
+    """Every autograded cell has its tests in this file (`dlcourse check` checks each cell's form)."""
+    assert sorted(graded_ids(NOTEBOOK)) == sorted(GRADE_IDS)
 
 
 def test_checker_functions_hide_their_frames():

@@ -12,16 +12,14 @@ variance from the unbiased batch variance), one multiply-add = one FLOP, memory 
 
 from __future__ import annotations
 
-import json
 import math
-import re
 
 import numpy as np
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from gradecells import grade_cell_fails, run_grade_cell, solution_notebook
+from gradecells import grade_cell_fails, graded_ids, run_grade_cell
 
 NOTEBOOK = "06_cnn"
 GRADE_IDS = ["check_conv_output_size", "check_conv_forward", "check_conv_backward", "check_max_pool_forward",
@@ -52,17 +50,9 @@ def test_solution_passes_its_grade_cell(grade_id):
     run(grade_id)
 
 
-def test_every_grade_cell_is_tested_has_points_and_says_them():
-    cells = json.loads(solution_notebook(NOTEBOOK).read_text(encoding="utf-8"))["cells"]
-    meta = [(c, c["metadata"]["nbgrader"]) for c in cells if "nbgrader" in c.get("metadata", {})]
-    ids = [m["grade_id"] for _, m in meta]
-    assert len(ids) == len(set(ids))
-    graded = {m["grade_id"]: (c, m["points"]) for c, m in meta if m.get("grade") and c["cell_type"] == "code"}
-    assert set(graded) == set(GRADE_IDS)
-    for grade_id, (cell, points) in graded.items():
-        visible = "".join(cell["source"]).split("### BEGIN HIDDEN TESTS")[0]
-        assert points >= 1 and re.search(rf"checks_passed\({points}\)\s*$", visible), grade_id
-        assert not re.search(r"^\s*assert\b", "".join(cell["source"]), re.M), f"{grade_id}: a bare assert"
+def test_every_grade_cell_is_tested_here():
+    """Every autograded cell has its tests in this file (`dlcourse check` checks each cell's form)."""
+    assert sorted(graded_ids(NOTEBOOK)) == sorted(GRADE_IDS)
 
 
 # ------------------------------------------------------------------------ output sizes

@@ -9,14 +9,13 @@ pycocotools, COCO's own evaluation (skipped when it is not installed).
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from gradecells import grade_cell_fails, notebook_namespace, run_grade_cell, solution_notebook
+from gradecells import grade_cell_fails, graded_ids, notebook_namespace, run_grade_cell
 
 NOTEBOOK = "08_detection"
 GRADE_IDS = ["check_box_iou", "check_box_encoding", "check_nms", "check_match_detections",
@@ -44,18 +43,10 @@ def test_solution_passes_its_grade_cell(grade_id):
     run(grade_id)
 
 
-def test_every_grade_cell_has_points_a_unique_id_and_ends_its_visible_part_with_checks_passed():
-    cells = json.loads(solution_notebook(NOTEBOOK).read_text(encoding="utf-8"))["cells"]
-    meta = [(c, c["metadata"]["nbgrader"]) for c in cells if "nbgrader" in c.get("metadata", {})]
-    ids = [m["grade_id"] for _, m in meta]
-    assert len(ids) == len(set(ids))
-    graded_code = {m["grade_id"]: (c, m) for c, m in meta if m.get("grade") and c["cell_type"] == "code"}
-    assert set(graded_code) == set(GRADE_IDS)
-    for grade_id, (cell, m) in graded_code.items():
-        visible = "".join(cell["source"]).split("### BEGIN HIDDEN TESTS")[0].rstrip()
-        assert visible.endswith(f"checks_passed({m['points']})"), grade_id
-    questions = [m for c, m in meta if c["cell_type"] == "markdown" and m.get("grade")]
-    assert {m["grade_id"] for m in questions} == {"q_why_nms", "q_why_ap", "q_roi_align", "q_one_stage"}
+def test_every_grade_cell_is_tested_here():
+    """Every autograded cell has its tests in this file (`dlcourse check` checks each cell's form)."""
+    assert sorted(graded_ids(NOTEBOOK)) == sorted(GRADE_IDS)
+    assert set(graded_ids(NOTEBOOK, "markdown")) == {"q_why_nms", "q_why_ap", "q_roi_align", "q_one_stage"}
 
 
 # ------------------------------------------------------------------------ boxes and IoU

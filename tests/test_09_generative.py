@@ -10,7 +10,6 @@ Conventions: log_var is log sigma^2; schedules have T + 1 entries indexed by the
 from __future__ import annotations
 
 import copy
-import json
 import math
 
 import numpy as np
@@ -18,7 +17,7 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from gradecells import grade_cell_fails, run_grade_cell, solution_notebook
+from gradecells import grade_cell_fails, graded_ids, run_grade_cell
 
 NOTEBOOK = "09_generative"
 GRADE_IDS = ["check_pixelcnn_mask", "check_masked_conv2d", "check_bits_per_dim", "check_reparameterize", "check_kl",
@@ -40,20 +39,9 @@ def test_solution_passes_its_grade_cell(grade_id):
     passes(grade_id)
 
 
-def test_every_grade_cell_has_points_a_unique_id_and_ends_its_visible_part_with_checks_passed():
-    cells = json.loads(solution_notebook(NOTEBOOK).read_text(encoding="utf-8"))["cells"]
-    meta = [c["metadata"]["nbgrader"] for c in cells if "nbgrader" in c.get("metadata", {})]
-    ids = [m["grade_id"] for m in meta]
-    assert len(ids) == len(set(ids))
-    graded_code = [c for c in cells if c["cell_type"] == "code" and c["metadata"].get("nbgrader", {}).get("grade")]
-    assert [c["metadata"]["nbgrader"]["grade_id"] for c in graded_code] == GRADE_IDS
-    for cell in graded_code:
-        source, points = "".join(cell["source"]), cell["metadata"]["nbgrader"]["points"]
-        visible = source.split("### BEGIN HIDDEN TESTS")[0].rstrip().splitlines()
-        assert visible[-1] == f"checks_passed({points})", cell["metadata"]["nbgrader"]["grade_id"]
-    setup = next(c for c in cells if c["cell_type"] == "code")
-    assert setup["metadata"]["nbgrader"] == {"grade": False, "grade_id": "setup", "locked": True,
-                                             "schema_version": 3, "solution": False, "task": False}
+def test_every_grade_cell_is_tested_here():
+    """Every autograded cell has its tests in this file (`dlcourse check` checks each cell's form)."""
+    assert sorted(graded_ids(NOTEBOOK)) == sorted(GRADE_IDS)
 
 
 # ------------------------------------------------------------------------------ PixelCNN masks

@@ -10,13 +10,12 @@ unless the transition terminated (a truncation still bootstraps); the DQN loss i
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from gradecells import notebook_namespace, run_grade_cell, solution_notebook
+from gradecells import graded_ids, notebook_namespace, run_grade_cell
 
 NOTEBOOK = "10_rl"
 GRADE_IDS = ["check_mdp_arrays", "check_discounted_return", "check_bellman_backups", "check_policy_evaluation_exact",
@@ -40,19 +39,9 @@ def test_solution_passes_its_grade_cell(grade_id):
     run(grade_id)
 
 
-def test_every_grade_cell_has_points_and_a_unique_id():
-    cells = json.loads(solution_notebook(NOTEBOOK).read_text(encoding="utf-8"))["cells"]
-    meta = [c["metadata"]["nbgrader"] for c in cells if "nbgrader" in c.get("metadata", {})]
-    ids = [m["grade_id"] for m in meta]
-    assert len(ids) == len(set(ids))
-    graded = [m for m in meta if m.get("grade")]
-    assert all(m.get("points", 0) >= 1 for m in graded)
-    assert set(GRADE_IDS) <= {m["grade_id"] for m in graded}
-    code_cells = [c for c in cells if c["cell_type"] == "code" and c["metadata"].get("nbgrader", {}).get("grade")]
-    for cell in code_cells:  # the visible part ends with checks_passed(<the cell's points>)
-        visible = "".join(cell["source"]).split("### BEGIN HIDDEN TESTS")[0]
-        points = cell["metadata"]["nbgrader"]["points"]
-        assert f"checks_passed({points}" in visible, cell["metadata"]["nbgrader"]["grade_id"]
+def test_every_grade_cell_is_tested_here():
+    """Every autograded cell has its tests in this file (`dlcourse check` checks each cell's form)."""
+    assert sorted(graded_ids(NOTEBOOK)) == sorted(GRADE_IDS)
 
 
 # ------------------------------------------------------------------------ 1. the MDP as arrays

@@ -14,14 +14,12 @@ mode, the model's mode restored; PGD steps, projects onto the ball around the or
 
 from __future__ import annotations
 
-import json
-import re
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from gradecells import run_grade_cell, solution_notebook
+from gradecells import graded_ids, run_grade_cell
 from visible_checks import visible_part_fails
 
 NOTEBOOK = "12_understanding"
@@ -88,21 +86,10 @@ def test_grade_cell_fails_on_the_stub(grade_id):
         run(grade_id, **{name: stub for name in FUNCTIONS_OF[grade_id]})
 
 
-def test_every_grade_cell_is_tested_has_points_and_says_them():
-    cells = json.loads(solution_notebook(NOTEBOOK).read_text(encoding="utf-8"))["cells"]
-    meta = [(c, c["metadata"]["nbgrader"]) for c in cells if "nbgrader" in c.get("metadata", {})]
-    ids = [m["grade_id"] for _, m in meta]
-    assert len(ids) == len(set(ids))
-    assert cells[[c["cell_type"] for c in cells].index("code")]["metadata"]["nbgrader"] == {
-        "grade": False, "grade_id": "setup", "locked": True, "schema_version": 3, "solution": False, "task": False}
-    graded = {m["grade_id"]: (c, m["points"]) for c, m in meta if m.get("grade") and c["cell_type"] == "code"}
-    assert set(graded) == set(GRADE_IDS)
-    for grade_id, (cell, points) in graded.items():
-        visible = "".join(cell["source"]).split("### BEGIN HIDDEN TESTS")[0]
-        assert points >= 1 and re.search(rf"checks_passed\({points}\)\s*$", visible), grade_id
-        assert not re.search(r"^\s*assert\b", "".join(cell["source"]), re.M), f"{grade_id}: a bare assert"
-    questions = [m["grade_id"] for c, m in meta if m.get("grade") and c["cell_type"] == "markdown"]
-    assert questions == ["q_saliency", "q_random_style", "q_black_box"]
+def test_every_grade_cell_is_tested_here():
+    """Every autograded cell has its tests in this file (`dlcourse check` checks each cell's form)."""
+    assert sorted(graded_ids(NOTEBOOK)) == sorted(GRADE_IDS)
+    assert graded_ids(NOTEBOOK, "markdown") == ["q_saliency", "q_random_style", "q_black_box"]
 
 
 # ------------------------------------------------------------------------ nearest neighbours

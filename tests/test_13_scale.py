@@ -16,13 +16,12 @@ import copy
 import functools
 import json
 import math
-import re
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from gradecells import run_grade_cell, solution_notebook
+from gradecells import graded_ids, run_grade_cell, solution_notebook
 from torch.utils.checkpoint import checkpoint
 from visible_checks import visible_part_fails
 
@@ -46,19 +45,9 @@ def test_solution_passes_its_grade_cell(grade_id):
     run(grade_id)
 
 
-def test_every_grade_cell_is_tested_has_points_and_says_them():
-    cells = json.loads(solution_notebook(NOTEBOOK).read_text(encoding="utf-8"))["cells"]
-    meta = [(c, c["metadata"]["nbgrader"]) for c in cells if "nbgrader" in c.get("metadata", {})]
-    ids = [m["grade_id"] for _, m in meta]
-    assert len(ids) == len(set(ids))
-    graded = {m["grade_id"]: (c, m["points"]) for c, m in meta if m.get("grade") and c["cell_type"] == "code"}
-    assert set(graded) == set(GRADE_IDS)
-    for grade_id, (cell, points) in graded.items():
-        visible = "".join(cell["source"]).split("### BEGIN HIDDEN TESTS")[0]
-        assert points >= 1 and re.search(rf"checks_passed\({points}\)\s*$", visible), grade_id
-        assert not re.search(r"^\s*assert\b", "".join(cell["source"]), re.M), f"{grade_id}: a bare assert"
-    assert meta[0][1] == {"grade": False, "grade_id": "setup", "locked": True, "schema_version": 3,
-                          "solution": False, "task": False}
+def test_every_grade_cell_is_tested_here():
+    """Every autograded cell has its tests in this file (`dlcourse check` checks each cell's form)."""
+    assert sorted(graded_ids(NOTEBOOK)) == sorted(GRADE_IDS)
 
 
 def test_the_torchrun_cell_is_skipped_while_grading():

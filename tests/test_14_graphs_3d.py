@@ -15,15 +15,13 @@ per image over its valid pixels, averaged over the batch, lambda = 0.5 by defaul
 
 from __future__ import annotations
 
-import json
-import re
 
 import numpy as np
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from gradecells import grade_cell_fails, run_grade_cell, solution_notebook
+from gradecells import grade_cell_fails, graded_ids, run_grade_cell
 from scipy.sparse.csgraph import laplacian as scipy_laplacian
 from scipy.spatial import cKDTree
 
@@ -58,21 +56,9 @@ def test_solution_passes_its_grade_cell(grade_id):
     run(grade_id)
 
 
-def test_every_grade_cell_is_tested_has_points_and_says_them():
-    cells = json.loads(solution_notebook(NOTEBOOK).read_text(encoding="utf-8"))["cells"]
-    meta = [(c, c["metadata"]["nbgrader"]) for c in cells if "nbgrader" in c.get("metadata", {})]
-    ids = [m["grade_id"] for _, m in meta]
-    assert len(ids) == len(set(ids))
-    graded = {m["grade_id"]: (c, m["points"]) for c, m in meta if m.get("grade") and c["cell_type"] == "code"}
-    assert list(graded) == GRADE_IDS
-    for grade_id, (cell, points) in graded.items():
-        source = "".join(cell["source"])
-        visible = source.split("### BEGIN HIDDEN TESTS")[0]
-        assert points >= 1 and re.search(rf"checks_passed\({points}\)\s*$", visible), grade_id
-        assert not re.search(r"^\s*assert\b", source, re.M), f"{grade_id}: a bare assert"
-    assert sum(points for _, points in graded.values()) == 22
-    assert cells[2]["metadata"]["nbgrader"] == {"grade": False, "grade_id": "setup", "locked": True,
-                                                "schema_version": 3, "solution": False, "task": False}
+def test_every_grade_cell_is_tested_here():
+    """Every autograded cell has its tests in this file (`dlcourse check` checks each cell's form)."""
+    assert sorted(graded_ids(NOTEBOOK)) == sorted(GRADE_IDS)
 
 
 @pytest.mark.parametrize("grade_id", GRADE_IDS[1:])

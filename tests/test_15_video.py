@@ -8,14 +8,13 @@ another way to write the same thing) must pass.
 
 from __future__ import annotations
 
-import json
 import math
 
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from gradecells import grade_cell_fails, notebook_namespace, run_grade_cell, solution_notebook
+from gradecells import grade_cell_fails, graded_ids, notebook_namespace, run_grade_cell
 
 NOTEBOOK = "15_video"
 GRADE_IDS = ["check_apply_per_frame", "check_combine_frames", "check_stack_frames", "check_conv3d_by_frames",
@@ -42,20 +41,10 @@ def test_solution_passes_its_grade_cell(grade_id):
     run(grade_id)
 
 
-def test_every_grade_cell_has_points_a_unique_id_and_ends_its_visible_part_with_checks_passed():
-    cells = json.loads(solution_notebook(NOTEBOOK).read_text(encoding="utf-8"))["cells"]
-    meta = [(c, c["metadata"]["nbgrader"]) for c in cells if "nbgrader" in c.get("metadata", {})]
-    ids = [m["grade_id"] for _, m in meta]
-    assert len(ids) == len(set(ids))
-    graded_code = {m["grade_id"]: (c, m) for c, m in meta if m.get("grade") and c["cell_type"] == "code"}
-    assert list(graded_code) == GRADE_IDS
-    for grade_id, (cell, m) in graded_code.items():
-        visible = "".join(cell["source"]).split("### BEGIN HIDDEN TESTS")[0].rstrip()
-        assert visible.endswith(f"checks_passed({m['points']})"), grade_id
-    questions = [m for c, m in meta if c["cell_type"] == "markdown" and m.get("grade")]
-    assert {m["grade_id"] for m in questions} == {"q_flow", "q_order", "q_fusion"}
-    assert meta[0][1] == {"grade": False, "grade_id": "setup", "locked": True, "schema_version": 3,
-                          "solution": False, "task": False}
+def test_every_grade_cell_is_tested_here():
+    """Every autograded cell has its tests in this file (`dlcourse check` checks each cell's form)."""
+    assert sorted(graded_ids(NOTEBOOK)) == sorted(GRADE_IDS)
+    assert set(graded_ids(NOTEBOOK, "markdown")) == {"q_flow", "q_order", "q_fusion"}
 
 
 # ------------------------------------------------------------------------ apply_per_frame

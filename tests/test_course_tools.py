@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -98,6 +99,23 @@ def test_check_names_leaks_outputs_duplicates_and_missing_points(primer_copy):
     assert "have outputs" in out and "jupyter nbconvert --clear-output --inplace" in out
     assert "repeats grade_id 'one_hot'" in out
     assert "(check_class_means) is a grade cell without points" in out
+
+
+def test_check_names_the_rules_every_source_notebook_keeps():
+    cells = json.loads((ROOT / "solutions" / PRIMER / "primer.ipynb").read_text(encoding="utf-8"))["cells"]
+    assert course._source_rules(Path("primer.ipynb"), cells) == []
+    code = [c for c in cells if c["cell_type"] == "code"]
+    graded = [c for c in code if c["metadata"].get("nbgrader", {}).get("grade")]
+    code[0]["metadata"]["nbgrader"]["locked"] = False
+    graded[0]["source"] = "".join(graded[0]["source"]).replace("checks_passed(", "assert True\nchecks_passed(", 1)
+    graded[1]["source"] = "".join(graded[1]["source"]).split("### BEGIN HIDDEN TESTS")[0] + "print('done')\n"
+    with_hidden = next(c for c in graded[2:] if "### BEGIN HIDDEN TESTS" in "".join(c["source"]))
+    with_hidden["source"] = re.sub(r"checks_passed\((\d+)\)", r"checks_passed(\1, hidden=False)",
+                                   "".join(with_hidden["source"]))
+    problems = "\n".join(course._source_rules(Path("primer.ipynb"), cells))
+    assert "the first code cell (setup) is not the locked setup cell" in problems
+    assert "raises with a bare assert" in problems
+    assert problems.count("does not end its visible checks with") == 2, problems
 
 
 def _submit(root: Path, student: str, notebook: dict | str) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import os
 import random
 import signal
@@ -13,7 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 from dlcourse import course, gradebook
 from test_pipeline import run_dlcourse, scratch_course, submission_scores

@@ -333,7 +333,7 @@ def class_server():
 
 def test_a_class_on_the_hub_release_submit_grade_and_feedback(class_server):
     url, names, root = class_server["url"], class_server["names"], class_server["root"]
-    teach, grader = names["teach"], names["grader"]
+    grader = names["grader"]
     assert f"/user/{grader}/formgrader" in class_server["printed"]
     users = {role: Session(url, names[role]) for role in ("teach", "alice", "bob")}
     for user in users.values():

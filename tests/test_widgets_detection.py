@@ -61,7 +61,7 @@ def nms_per_class(boxes, scores, labels, iou_threshold):
 
 def map_one_image(detections, truths, num_classes):
     """mAP@0.5 of images whose detections are all right or all wrong (enough for these tests)."""
-    (boxes, scores, labels), (gt_boxes, gt_labels) = detections[0], truths[0]
+    (boxes, _scores, labels), (gt_boxes, gt_labels) = detections[0], truths[0]
     aps = []
     for c in set(np.asarray(gt_labels).tolist()):
         mine = np.flatnonzero(labels == c)

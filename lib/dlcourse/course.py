@@ -245,27 +245,39 @@ def _differing_cells(fresh: Path, committed: Path) -> str:
     return f" ({', '.join(names)})" if names else " (notebook metadata)"
 
 
-_CHECKS_PASSED = re.compile(r"checks_passed\(\s*([0-9.]+)")
+_CHECKS_PASSED = re.compile(r"checks_passed\(\s*([0-9.]+)\s*(,\s*hidden\s*=\s*False\s*)?\)")
+_BARE_ASSERT = re.compile(r"^\s*assert\s|raise AssertionError", re.M)
+SETUP_METADATA = {"grade": False, "grade_id": "setup", "locked": True, "schema_version": 3,
+                  "solution": False, "task": False}
 
 
 def _source_rules(where: Path, cells: list[dict]) -> list[str]:
-    """What every source notebook keeps to: a locked setup cell; each check cell announces its points."""
+    """What every source notebook keeps to: a locked setup cell; locked cells raise only through
+    dlcourse.testing (its short ✗ line, not an assert's traceback); each check cell's visible part
+    ends with checks_passed(<its points>), with hidden=False when it has no hidden tests."""
     problems = []
     code = [c for c in cells if c.get("cell_type") == "code"]
-    if code and not code[0].get("metadata", {}).get("nbgrader", {}).get("locked"):
-        problems.append(f"{where}: the first code cell (setup) is not locked; give it nbgrader metadata "
-                        "locked=True, grade_id 'setup', so that grading uses the course's imports")
+    if code and code[0].get("metadata", {}).get("nbgrader") != SETUP_METADATA:
+        problems.append(f"{where}: the first code cell (setup) is not the locked setup cell; give it nbgrader "
+                        f"metadata {SETUP_METADATA}, so that grading uses the course's imports")
     for index, cell in enumerate(cells):
         meta = cell.get("metadata", {}).get("nbgrader", {})
-        if cell.get("cell_type") != "code" or not meta.get("grade"):
+        if cell.get("cell_type") != "code" or not meta.get("locked"):
             continue
-        visible = "".join(cell.get("source", "")).split("### BEGIN HIDDEN TESTS")[0]
-        announced = _CHECKS_PASSED.findall(visible)
-        if not announced:
-            problems.append(f"{where}: {_cell_name(cell, index)} does not end its visible checks with "
-                            f"checks_passed({meta.get('points', '?')})")
-        elif float(announced[-1]) != float(meta.get("points", 0)):
-            problems.append(f"{where}: {_cell_name(cell, index)} announces checks_passed({announced[-1]}) "
+        source = "".join(cell.get("source", ""))
+        if _BARE_ASSERT.search(source):
+            problems.append(f"{where}: {_cell_name(cell, index)} raises with a bare assert; use dlcourse.testing's "
+                            "check or assert_close, whose failure is one short line that names the mistake")
+        if not meta.get("grade"):
+            continue
+        hidden = "### BEGIN HIDDEN TESTS" in source
+        lines = source.split("### BEGIN HIDDEN TESTS")[0].rstrip().splitlines()
+        announced = _CHECKS_PASSED.fullmatch(lines[-1].strip()) if lines else None
+        wanted = f"checks_passed({meta.get('points', '?')}{'' if hidden else ', hidden=False'})"
+        if not announced or bool(announced.group(2)) == hidden:
+            problems.append(f"{where}: {_cell_name(cell, index)} does not end its visible checks with {wanted}")
+        elif float(announced.group(1)) != float(meta.get("points", 0)):
+            problems.append(f"{where}: {_cell_name(cell, index)} announces checks_passed({announced.group(1)}) "
                             f"but is worth {meta.get('points')} points")
     return problems
 

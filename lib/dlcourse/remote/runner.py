@@ -33,7 +33,6 @@ import tempfile
 import time
 import types
 from pathlib import Path
-from typing import Any
 
 from dlcourse import sandbox
 from dlcourse.remote.proxy import NOTEBOOK, StudentConnection, StudentProcessLost
