@@ -17,8 +17,10 @@ _cell_seconds: dict[str, float] = {}
 def pytest_collection_modifyitems(items) -> None:
     """Keep what must share a process together under `pytest -n N --dist loadgroup`.
 
-    The cells of one notebook share a kernel (nbval), and the browser tests share one lab
-    server; every other test is spread over the workers one by one.
+    The cells of one notebook share a kernel (nbval), the browser tests share one lab server,
+    and the tests that use a module-scoped fixture of their own module (a graded class, a
+    solution's namespace) share its one computation; every other test is spread over the
+    workers one by one.
     """
     for item in items:
         path = item.nodeid.split("::")[0]
@@ -26,6 +28,13 @@ def pytest_collection_modifyitems(items) -> None:
             item.add_marker(pytest.mark.xdist_group(path))
         elif path.startswith("tests/ui/"):
             item.add_marker(pytest.mark.xdist_group("browser"))
+        elif _uses_a_module_fixture_of(path, item):
+            item.add_marker(pytest.mark.xdist_group(path))
+
+
+def _uses_a_module_fixture_of(path: str, item) -> bool:
+    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    return any(defs[-1].scope == "module" and defs[-1].baseid == path for defs in definitions.values() if defs)
 
 
 def pytest_runtest_logreport(report) -> None:

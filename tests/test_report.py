@@ -130,10 +130,6 @@ def graded_class(tmp_path_factory):
     return {"root": root, "graded": graded, "rows": rows, "page": page}
 
 
-pytestmark_class = pytest.mark.xdist_group("report-class")  # one grading run, on one worker
-
-
-@pytestmark_class
 def test_pass_rates_and_messages_match_the_mistakes_we_made(graded_class):
     rows = graded_class["rows"]
     assert {row["grade_id"] for row in rows} == set(POINTS), rows
@@ -155,7 +151,6 @@ def test_pass_rates_and_messages_match_the_mistakes_we_made(graded_class):
     assert shape["wordings"] == "2", "got (5,) and got (6,) are one mistake in two wordings"
 
 
-@pytestmark_class
 def test_the_page_shows_the_shares_the_scores_and_what_was_not_graded(graded_class):
     page = graded_class["page"]
     assert "25% of the class (3):" in page and "every row is all ones" in page  # 3 of 12
@@ -175,7 +170,6 @@ def test_the_page_shows_the_shares_the_scores_and_what_was_not_graded(graded_cla
     (ARTIFACTS / f"{ASSIGNMENT}.html").write_text(page, encoding="utf-8")  # to look at
 
 
-@pytestmark_class
 def test_the_histogram_counts_the_scores_of_the_counted_submissions(graded_class):
     result = report.collect(graded_class["root"], ASSIGNMENT)
     expected = {student: 7.0 for student in COUNTED}
