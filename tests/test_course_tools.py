@@ -161,9 +161,9 @@ def test_regrading_replaces_the_old_grade(primer_copy):
     assert sum(submission_scores(primer_copy, PRIMER, "student").values()) > 0
 
 
-def test_doctor_reports_and_passes():
-    result = subprocess.run([sys.executable, "-m", "dlcourse", "doctor"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=300)
+def test_doctor_reports_and_passes(primer_copy):
+    """On a one-assignment copy: test_check_passes_on_the_committed_course checks the whole course."""
+    result = run_dlcourse(primer_copy, "doctor")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "seen by nbgrader" in result.stdout and "device:" in result.stdout
 
