@@ -76,16 +76,19 @@ def test_every_server_gets_the_course_config_with_the_class_exchange(tmp_path):
     assert str(course.STUDENT_LAB) not in hub.course_config_path(ROOT, state)
 
 
-def test_feedback_gets_the_secret_its_submission_was_handed_in_with(tmp_path):
-    for student, secret in (("alice", "ab" * 64), ("bob", "x" * 2000), ("cy", "cd" * 64)):
-        (tmp_path / "submitted" / student / "01_x").mkdir(parents=True)
-        (tmp_path / "submitted" / student / "01_x" / hub.SECRET).write_text(secret, encoding="utf-8")
-    for student in ("alice", "bob"):  # cy has no feedback yet
-        (tmp_path / "feedback" / student / "01_x").mkdir(parents=True)
-    assert hub.carry_submission_secrets(tmp_path) == 1
-    assert (tmp_path / "feedback" / "alice" / "01_x" / hub.SECRET).read_text(encoding="utf-8") == "ab" * 64
-    assert not (tmp_path / "feedback" / "bob" / "01_x" / hub.SECRET).exists()  # not one nbgrader wrote
-    assert not (tmp_path / "feedback" / "cy").exists()
+def test_grading_carries_the_secret_its_submission_was_handed_in_with(tmp_path):
+    from dlcourse.grading import SECRET, Submission, _carry_secret
+
+    for student, secret in (("alice", "ab" * 64), ("bob", "x" * 2000)):
+        folder = tmp_path / "submitted" / student / "01_x"
+        folder.mkdir(parents=True)
+        (folder / "x.ipynb").write_text("{}", encoding="utf-8")
+        (folder / SECRET).write_text(secret, encoding="utf-8")
+        target = tmp_path / "scratch" / student
+        target.mkdir(parents=True)
+        _carry_secret(Submission(student, "01_x", {"x.ipynb": folder / "x.ipynb"}, "", []), target)
+    assert (tmp_path / "scratch" / "alice" / SECRET).read_text(encoding="utf-8") == "ab" * 64
+    assert not (tmp_path / "scratch" / "bob" / SECRET).exists()  # not one nbgrader wrote
 
 
 def test_stop_ends_the_processes_the_hub_left(tmp_path):

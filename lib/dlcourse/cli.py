@@ -117,13 +117,11 @@ def _grade(root: Path, args) -> int:
 
 
 def _feedback(root: Path, args) -> int:
-    from . import hub
     from .feedback import offline_pages
 
     command = [sys.executable, "-m", "nbgrader", "generate_feedback", *([args.assignment] if args.assignment else []),
                "--force", *(f"--student={s}" for s in args.student or [])]
     code = subprocess.call(command, cwd=root, env=course.jupyter_env(root))
-    hub.carry_submission_secrets(root)  # so that release_feedback can return them through the exchange
     pages = offline_pages(root / "feedback")
     print(f"feedback pages in {root / 'feedback'} ({pages} written); hand them back with "
           "`dlcourse nbgrader release_feedback ASSIGNMENT` or as files")

@@ -253,6 +253,19 @@ def grade(root: Path, assignment: str | None = None, students: list[str] | None 
     return outcomes
 
 
+SECRET = "submission_secret.txt"  # written by nbgrader's submit; names the feedback release_feedback returns
+
+
+def _carry_secret(submission: Submission, target: Path) -> None:
+    """Copy the submission's secret beside its notebooks, as nbgrader's own autograde would: it
+    then follows the timestamp into autograded/ and feedback/, where release_feedback needs it.
+    One line of hex (128 characters); anything over 1 KB is not one nbgrader wrote and stays behind."""
+    folders = {path.parent for path in submission.files.values()}
+    for secret in (folder / SECRET for folder in folders):
+        if secret.is_file() and secret.stat().st_size <= 1024:
+            shutil.copyfile(secret, target / SECRET)
+
+
 def grade_one(root: Path, submission: Submission, template: Path, db_url: str, merging: threading.Lock,
               cell_timeout: int, submission_timeout: int, memory_mb: int, threads: int) -> Outcome:
     """Autograde one submission in a scratch course; merge it into the course gradebook if it ran."""
@@ -268,6 +281,7 @@ def grade_one(root: Path, submission: Submission, template: Path, db_url: str, m
         for expected, path in submission.files.items():
             shutil.copy2(path, target / expected)
         (target / "timestamp.txt").write_text(submission.timestamp, encoding="utf-8")
+        _carry_secret(submission, target)
         shutil.copy2(template, work / "gradebook.db")
         report = work / "report.jsonl"
         try:

@@ -148,27 +148,6 @@ def course_config_path(root: Path, state: Path) -> str:
     return os.pathsep.join([str(state / "course-server"), str(root), str(course.CONFIG_EXTRA)])
 
 
-SECRET = "submission_secret.txt"  # written by nbgrader's submit; names the student's returned feedback
-
-
-def carry_submission_secrets(root: Path) -> int:
-    """Copy each submission's secret from submitted/ into its feedback/ folder; returns how many.
-
-    nbgrader's release_feedback names each returned page by the secret that `submit` wrote beside
-    the notebook (only the submitting student holds it). nbgrader's own autograde carries every
-    file of a submission into autograded/ and so into feedback/; `dlcourse grade` carries only
-    the notebooks, so the secret comes from submitted/ here. One line of hex (128 characters);
-    anything longer is not a secret nbgrader wrote and is left behind.
-    """
-    carried = 0
-    for secret in sorted((root / "submitted").glob(f"*/*/{SECRET}")):
-        target = root / "feedback" / secret.parent.parent.name / secret.parent.name
-        if target.is_dir() and secret.stat().st_size <= 1024:
-            shutil.copyfile(secret, target / SECRET)
-            carried += 1
-    return carried
-
-
 # ------------------------------------------------------------------------------------ the trial
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
